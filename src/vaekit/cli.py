@@ -1,0 +1,335 @@
+"""The ``vaekit`` command line: thin subcommands over the Python API.
+
+Each subcommand is a plain function of parsed arguments. Torch is imported
+only inside them, so ``vaekit --help`` answers at once. Problems a user can
+fix are one ``error: ...`` line on stderr and exit code 2, and leave every
+existing file untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+from pathlib import Path
+from typing import Any, Sequence
+
+from vaekit import __version__
+from vaekit.config import SECTIONS, field_docs
+from vaekit.errors import DataError, RunDirError, VaekitError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake as one line, like every other error."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see: {self.prog} --help)\n")
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from vaekit.runs import DEMO_SETTINGS, train  # noqa: PLC0415
+
+    settings = dict(DEMO_SETTINGS)
+    if args.epochs is not None:
+        settings["epochs"] = args.epochs
+    result = train(out=args.out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet, **settings)
+    _report_run(result, args.quiet)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from vaekit.runs import train  # noqa: PLC0415
+
+    overrides = {key: getattr(args, key) for key in _config_keys() if getattr(args, key, None) is not None}
+    result = train(
+        out=args.out,
+        config=args.config,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        quiet=args.quiet,
+        **overrides,
+    )
+    _report_run(result, args.quiet)
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import torch  # noqa: PLC0415
+
+    from vaekit.io import load  # noqa: PLC0415
+
+    out = _output_path(args.out, (".png", ".npy"), args.overwrite)
+    if args.n <= 0:
+        raise DataError(f"-n must be a positive number of samples, got {args.n}")
+    model = load(args.run_dir)
+    g = torch.Generator().manual_seed(args.seed)
+    samples = model.sample(args.n, temperature=args.temperature, generator=g).numpy()
+    _write_images_or_array(out, samples, model)
+    _done(out, args)
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    import torch  # noqa: PLC0415
+
+    from vaekit.runs import load_data_for  # noqa: PLC0415
+    from vaekit.io import load  # noqa: PLC0415
+
+    out = _output_path(args.out, (".png", ".npy"), args.overwrite)
+    model = load(args.run_dir)
+    data = load_data_for(args.run_dir, args.data, split=args.split, label_column=args.label_column)
+    x = torch.from_numpy(data.x[: args.n] if args.n else data.x)
+    recon = model.reconstruct(x).numpy()
+    if out.suffix == ".npy":
+        _write_npy(out, recon)
+    elif data.is_image:
+        from vaekit import plots  # noqa: PLC0415
+
+        plots.save_reconstruction_grid(x.numpy(), recon, out)
+    else:
+        from vaekit import plots  # noqa: PLC0415
+
+        plots.plot_vectors(x.numpy(), out, "inputs | reconstructions", data.feature_names, compare=recon)
+    _done(out, args)
+    return 0
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    import torch  # noqa: PLC0415
+
+    from vaekit.io import load  # noqa: PLC0415
+    from vaekit.runs import load_data_for  # noqa: PLC0415
+
+    out = _output_path(args.out, (".npy", ".csv", ".parquet"), args.overwrite)
+    model = load(args.run_dir)
+    data = load_data_for(args.run_dir, args.data, split=args.split, label_column=args.label_column)
+    g = torch.Generator().manual_seed(args.seed)
+    z = model.embed(torch.from_numpy(data.x), sample=args.sample, generator=g).numpy()  # (N, Z)
+    if out.suffix == ".npy":
+        _write_npy(out, z)
+    else:
+        import pandas as pd  # noqa: PLC0415
+
+        frame = pd.DataFrame(z, columns=[f"z{i}" for i in range(z.shape[1])])
+        if data.y is not None:
+            frame["label"] = data.y
+        if out.suffix == ".parquet":
+            try:
+                import pyarrow  # noqa: F401, PLC0415
+            except ImportError:
+                raise DataError("writing .parquet needs pyarrow: pip install 'vaekit[parquet]'") from None
+        _atomic(out, lambda tmp: frame.to_csv(tmp, index=False) if out.suffix == ".csv" else frame.to_parquet(tmp))
+    _done(out, args)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from vaekit.evaluation import evaluate  # noqa: PLC0415
+    from vaekit.io import load  # noqa: PLC0415
+    from vaekit.runs import load_data_for  # noqa: PLC0415
+
+    if args.samples <= 0:
+        raise DataError(f"--samples must be positive, got {args.samples}")
+    model = load(args.run_dir)
+    data = load_data_for(args.run_dir, args.data, split=args.split, label_column=args.label_column)
+    report = {"data": args.data, "split": args.split, **evaluate(model, data.x, n_samples=args.samples, seed=args.seed)}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{args.data} ({report['n']} samples, {args.samples} posterior draws each)")
+        for key in ("elbo", "reconstruction", "kl", "loss"):
+            print(f"  {key:<15} {report[key]:.4f} nats/sample")
+    return 0
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _report_run(result, quiet: bool) -> None:
+    val = result.summary.get("val") or result.summary.get("train")
+    split = "validation" if "val" in result.summary else "training"
+    if not quiet:
+        print(f"{split} ELBO {val['elbo']:.3f} nats/sample (reconstruction {val['reconstruction']:.3f}, KL {val['kl']:.3f})")
+        if result.run_dir is not None:
+            files = ", ".join(sorted(p.name for p in result.run_dir.iterdir()))
+            print(f"run folder {result.run_dir}: {files}")
+
+
+def _output_path(out: str, suffixes: tuple[str, ...], overwrite: bool) -> Path:
+    path = Path(out)
+    if path.suffix.lower() not in suffixes:
+        raise DataError(f"--out {out}: unsupported file type; use one of {', '.join(suffixes)}")
+    if path.exists() and not overwrite:
+        raise RunDirError(f"{out} already exists; pass --overwrite to replace it")
+    if path.is_dir():
+        raise RunDirError(f"{out} is a folder; give a file name")
+    return path
+
+
+def _atomic(path: Path, write_to: typing.Callable[[str], Any]) -> None:
+    """Write through a temp file in the target folder, then rename over ``path``."""
+    import os  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write_to(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _write_npy(path: Path, array) -> None:
+    import numpy as np  # noqa: PLC0415
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+
+    _atomic(path, write)
+
+
+def _write_images_or_array(path: Path, array, model) -> None:
+    if path.suffix == ".npy":
+        _write_npy(path, array)
+        return
+    from vaekit import plots  # noqa: PLC0415
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if len(model.input_shape) == 3:
+        plots.save_image_grid(array, path)
+    else:
+        plots.plot_vectors(array, path, "samples from the prior")
+
+
+def _done(out: Path, args: argparse.Namespace) -> None:
+    if not getattr(args, "quiet", False):
+        print(f"wrote {out}", file=sys.stderr)
+
+
+def _config_keys() -> list[str]:
+    return [f.name for klass in SECTIONS.values() for f in dataclasses.fields(klass) if f.name != "input_shape"]
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per config field, named after it (``latent_dim`` -> ``--latent-dim``)."""
+    for section, klass in SECTIONS.items():
+        group = parser.add_argument_group(f"{section} settings (also keys of --config)")
+        docs = field_docs(klass)
+        hints = typing.get_type_hints(klass)
+        for f in dataclasses.fields(klass):
+            if f.name == "input_shape":
+                continue
+            flag = "--" + f.name.replace("_", "-")
+            default = f.default if f.default is not dataclasses.MISSING else None
+            shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+            help_text = f"{docs.get(f.name, '')} (default: {shown})".replace("%", "%%")
+            if hints[f.name] is bool:
+                group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            else:
+                # Strings are converted by the config layer, so CLI, YAML and Python share one set of rules.
+                group.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(), help=help_text)
+
+
+def _add_data_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="data spec: digits, mnist, mnist:PATH, or a file or image folder")
+    parser.add_argument("--split", default="train", choices=("train", "test"), help="split of datasets that have one")
+    parser.add_argument("--label-column", default=None, help="table column holding labels (default: the run's)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="vaekit",
+        description="Train, sample, reconstruct, encode and evaluate variational autoencoders.",
+        epilog="Start with: vaekit demo   (trains on the built-in 8x8 digits and writes runs/demo)",
+    )
+    parser.add_argument("--version", action="version", version=f"vaekit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def command(name: str, func, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("demo", cmd_demo, "train a conv VAE on the built-in 8x8 digits and write samples, plots and metrics")
+    p.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
+    p.add_argument("--epochs", type=int, default=None, help="override the demo's epochs")
+    _add_run_flags(p)
+
+    p = command("train", cmd_train, "train a model and write its run folder")
+    p.add_argument("--out", required=True, help="run folder to create")
+    p.add_argument("--config", default=None, help="YAML or JSON file with config keys (flags override it)")
+    _add_run_flags(p)
+    _add_config_flags(p)
+
+    p = command("sample", cmd_sample, "decode draws from the prior into a PNG grid or a .npy array")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("-n", type=int, default=64, help="number of samples (default: 64)")
+    p.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's std (default: 1)")
+    _add_output_flags(p, ".png or .npy")
+
+    p = command("reconstruct", cmd_reconstruct, "reconstruct data: PNG grid (inputs above outputs) or .npy")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    _add_data_flags(p)
+    p.add_argument("-n", type=int, default=32, help="reconstruct the first N rows (0 = all; default: 32)")
+    _add_output_flags(p, ".png or .npy")
+
+    p = command("encode", cmd_encode, "write latent codes (posterior means, or samples with --sample)")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    _add_data_flags(p)
+    p.add_argument("--sample", action="store_true", help="draw z ~ q(z|x) instead of the posterior mean")
+    _add_output_flags(p, ".npy, .csv or .parquet")
+
+    p = command("evaluate", cmd_evaluate, "ELBO, reconstruction and KL per sample, averaged over the data")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    _add_data_flags(p)
+    p.add_argument("--samples", type=int, default=1, help="posterior draws per row (default: 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the posterior draws (default: 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--resume", choices=("auto",), default=None, help="continue from the newest checkpoint in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
+
+
+def _add_output_flags(p: argparse.ArgumentParser, kinds: str) -> None:
+    p.add_argument("--out", required=True, help=f"output file: {kinds}")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    if not any(a.dest == "seed" for a in p._actions):
+        p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except VaekitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted; continue a training run with --resume auto", file=sys.stderr)
+        return 130
+    except OSError as exc:  # disk full, permissions: not a bug in vaekit, so no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

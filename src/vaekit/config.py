@@ -1,0 +1,340 @@
+"""Configuration as data: one dataclass per concern, one docstring per field.
+
+The same names are used everywhere: the YAML config file, the CLI flag
+(``latent_dim`` <-> ``--latent-dim``), the Python keyword and the saved
+``config.json``. Unknown keys and invalid values raise :class:`ConfigError`
+naming the key. This module does not import torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vaekit.errors import ConfigError
+
+#: Bumped when config.json or the weight names change incompatibly.
+FORMAT_VERSION = 1
+
+ARCHS = ("auto", "mlp", "conv")
+ACTIVATIONS = ("relu", "silu", "tanh", "elu", "leaky_relu")
+SPLITS = ("train", "test")
+
+
+@dataclass
+class ModelConfig:
+    """What the network is: enough to rebuild the model from its weights."""
+
+    model: str = "vae"
+    """Model family from the registry (``vaekit.models.MODELS``)."""
+    arch: str = "auto"
+    """``mlp``, ``conv``, or ``auto``: conv for images (C, H, W), mlp for vectors."""
+    latent_dim: int = 16
+    """Number of latent dimensions; small enough to compress, large enough to reconstruct."""
+    hidden_dims: tuple[int, ...] = (512, 256)
+    """MLP hidden layer sizes, encoder order (the decoder mirrors them)."""
+    conv_channels: tuple[int, ...] = (32, 64, 128)
+    """Conv channels per level; a level halves H and W while both are >= 4."""
+    activation: str = "relu"
+    """Hidden-layer non-linearity: relu, silu, tanh, elu, leaky_relu."""
+    likelihood: str = "bernoulli"
+    """p(x|z): ``bernoulli`` (data in [0, 1]), ``gaussian`` (fixed std), ``gaussian-learned``."""
+    obs_std: float = 1.0
+    """Standard deviation of the fixed-variance ``gaussian`` likelihood (unit variance by default)."""
+    beta: float = 1.0
+    """Weight of KL(q(z|x) || p(z)); 1 is the ELBO (Kingma & Welling 2014), > 1 is beta-VAE."""
+    input_shape: tuple[int, ...] | None = None
+    """Shape of one sample, (D,) or (C, H, W); filled in from the data."""
+
+    def validate(self) -> None:
+        # The registries import torch; config files themselves are read without it.
+        from vaekit.likelihoods import LIKELIHOODS  # noqa: PLC0415
+        from vaekit.models import MODELS  # noqa: PLC0415
+
+        _check_choice("model", self.model, tuple(MODELS))
+        _check_choice("arch", self.arch, ARCHS)
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        _check_choice("likelihood", self.likelihood, tuple(LIKELIHOODS))
+        _check_positive("latent_dim", self.latent_dim)
+        _check_positive("obs_std", self.obs_std)
+        if self.beta < 0:
+            raise ConfigError(f"beta must be >= 0, got {self.beta}")
+        for name in ("hidden_dims", "conv_channels"):
+            sizes = getattr(self, name)
+            if not sizes or any(s <= 0 for s in sizes):
+                raise ConfigError(f"{name} must be a non-empty list of positive sizes, got {list(sizes)}")
+        if self.input_shape is not None:
+            if len(self.input_shape) not in (1, 3) or any(s <= 0 for s in self.input_shape):
+                raise ConfigError(f"input_shape must be (D,) or (C, H, W), got {self.input_shape}")
+            if self.arch == "conv" and len(self.input_shape) != 3:
+                raise ConfigError(
+                    f"arch 'conv' needs images (C, H, W) but the data has shape {self.input_shape}; "
+                    "use --arch mlp"
+                )
+
+    def resolved_arch(self) -> str:
+        """``auto`` resolved against ``input_shape``."""
+        if self.arch != "auto":
+            return self.arch
+        if self.input_shape is None:
+            raise ConfigError("arch 'auto' needs input_shape; it is set from the data")
+        return "conv" if len(self.input_shape) == 3 else "mlp"
+
+
+@dataclass
+class TrainConfig:
+    """How the model is optimised."""
+
+    epochs: int = 30
+    """Passes over the training split."""
+    batch_size: int = 128
+    """Samples per Adam step."""
+    lr: float = 1e-3
+    """Adam learning rate (the usual 1e-3 of Kingma & Ba for VAEs)."""
+    weight_decay: float = 0.0
+    """Adam L2 weight decay."""
+    val_fraction: float = 0.1
+    """Share of the rows held out for validation (0 disables validation and early stopping)."""
+    kl_warmup_epochs: float = 0.0
+    """Epochs over which the KL weight rises linearly from 0 to beta (Bowman et al. 2016); 0 = off."""
+    grad_clip: float | None = None
+    """Clip the global gradient norm to this value; None = no clipping."""
+    patience: int | None = None
+    """Stop after this many epochs without a better validation loss; None = never stop early."""
+    dynamic_binarization: bool = False
+    """Resample binary x ~ Bernoulli(x) each time a batch is drawn (Bernoulli likelihood only)."""
+    seed: int = 0
+    """Seeds weights, the validation split, batch order and sampling noise."""
+    checkpoint_every: int = 0
+    """Also checkpoint every N optimiser steps (0 = only at the end of each epoch)."""
+    keep_checkpoints: int = 2
+    """How many of the newest checkpoints to keep in ``checkpoints/``."""
+    num_threads: int | None = None
+    """torch intra-op threads; None leaves torch's default."""
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size", "keep_checkpoints"):
+            _check_positive(name, getattr(self, name))
+        _check_positive("lr", self.lr)
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        for name in ("weight_decay", "kl_warmup_epochs", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("grad_clip", "patience", "num_threads"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_positive(name, value)
+
+
+@dataclass
+class DataConfig:
+    """Where the training data comes from (so a run can be resumed and re-read)."""
+
+    data: str = "digits"
+    """Data spec: digits, mnist, fashion-mnist, mnist:PATH, or a .npy/.npz/.csv/.parquet file or image folder."""
+    split: str = "train"
+    """Which split of a dataset that has one (mnist: train or test)."""
+    label_column: str | None = None
+    """Column of a table holding labels (kept out of the features)."""
+    image_size: tuple[int, ...] | None = None
+    """Resize images of a folder to (H, W); default: the first image's size."""
+
+    def validate(self) -> None:
+        _check_choice("split", self.split, SPLITS)
+        if self.image_size is not None and (
+            len(self.image_size) != 2 or any(s <= 0 for s in self.image_size)
+        ):
+            raise ConfigError(f"image_size must be two positive sizes H,W, got {self.image_size}")
+
+
+SECTIONS: dict[str, type] = {"model": ModelConfig, "train": TrainConfig, "data": DataConfig}
+
+
+@dataclass
+class RunConfig:
+    """Everything a run needs, as written to ``config.json``."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def validate(self) -> None:
+        self.model.validate()
+        self.train.validate()
+        self.data.validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"format_version": FORMAT_VERSION}
+        for name in SECTIONS:
+            out[name] = _jsonable(dataclasses.asdict(getattr(self, name)))
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], *, source: str = "config") -> "RunConfig":
+        """Build from nested sections (as in config.json) or flat keys (as in a YAML file)."""
+        return cls().updated(raw, source=source)
+
+    def updated(self, raw: dict[str, Any], *, source: str = "config") -> "RunConfig":
+        """A copy with ``raw`` applied on top; keys may be flat or grouped by section."""
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{source} must be a mapping of keys to values, got {type(raw).__name__}")
+        version = raw.get("format_version", FORMAT_VERSION)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ConfigError(
+                f"{source} has format_version {version!r}, newer than this vaekit reads "
+                f"({FORMAT_VERSION}); upgrade vaekit"
+            )
+        sections = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+        for key, value in raw.items():
+            if key == "format_version":
+                continue
+            # "data" is both a section and the data spec's key: a mapping means the section.
+            if key in SECTIONS and isinstance(value, dict):
+                for sub_key, sub_value in value.items():
+                    _assign(sections, key, sub_key, sub_value, source)
+            else:
+                _assign(sections, section_of(key, source), key, value, source)
+        return RunConfig(**{name: SECTIONS[name](**values) for name, values in sections.items()})
+
+
+def section_of(key: str, source: str = "config") -> str:
+    """Which section owns a flat key (field names are unique across sections)."""
+    for name, klass in SECTIONS.items():
+        if key in _fields(klass):
+            return name
+    known = sorted(k for klass in SECTIONS.values() for k in _fields(klass))
+    raise ConfigError(f"{source}: unknown key '{key}'; known keys: {', '.join(known)}")
+
+
+def all_keys() -> list[str]:
+    return [k for klass in SECTIONS.values() for k in _fields(klass)]
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON config file safely (``yaml.safe_load``: no code runs)."""
+    import yaml  # noqa: PLC0415 - only needed when a file is given
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"cannot parse config file {path}: {first}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys to values")
+    return raw
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _fields(klass: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(klass)
+    return {f.name: hints[f.name] for f in dataclasses.fields(klass)}
+
+
+def _assign(sections: dict[str, dict], section: str, key: str, value: Any, source: str) -> None:
+    fields = _fields(SECTIONS[section])
+    if key not in fields:
+        raise ConfigError(
+            f"{source}: unknown key '{key}' in section '{section}'; known keys: {', '.join(fields)}"
+        )
+    sections[section][key] = coerce(key, value, fields[key])
+
+
+def coerce(key: str, value: Any, annotation: Any) -> Any:
+    """Convert ``value`` (from YAML, JSON or a CLI string) to the field's type."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+            if type(None) in args:
+                return None
+        inner = [a for a in args if a is not type(None)]
+        return coerce(key, value, inner[0])
+    try:
+        if annotation is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
+                return value.lower() in ("true", "yes", "1", "on")
+            raise ValueError
+        if annotation is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if annotation is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if annotation is str:
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+        if origin is tuple:
+            items = value.replace("x", ",").split(",") if isinstance(value, str) else value
+            if not isinstance(items, (list, tuple)):
+                raise ValueError
+            return tuple(int(str(v).strip()) for v in items if str(v).strip() != "")
+    except (TypeError, ValueError):
+        pass
+    else:
+        raise ConfigError(f"no rule to read key '{key}' of type {annotation}")  # pragma: no cover
+    kind = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+        annotation, "a comma-separated list of integers"
+    )
+    raise ConfigError(f"invalid value for '{key}': {value!r} (expected {kind})")
+
+
+def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"invalid value for '{key}': {value!r} (choose from {', '.join(choices)})")
+
+
+def _check_positive(key: str, value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"invalid value for '{key}': {value!r} (must be > 0)")
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def field_docs(klass: type) -> dict[str, str]:
+    """The docstring under each field of a config dataclass (used as CLI help)."""
+    import ast  # noqa: PLC0415
+    import inspect  # noqa: PLC0415
+
+    try:
+        tree = ast.parse(inspect.getsource(klass))
+    except (OSError, TypeError):  # pragma: no cover - source not shipped
+        return {}
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, after in zip(body, body[1:]):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs

@@ -1,0 +1,117 @@
+"""The variational autoencoder (Kingma & Welling 2014).
+
+Math only: ``encode`` gives q(z|x), ``decode`` gives p(x|z) as a
+``torch.distributions`` object, ``loss_terms`` gives the per-sample terms of
+the negative ELBO. Optimisation lives in ``vaekit.training``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Distribution, Independent, Normal
+
+from vaekit.config import ModelConfig
+from vaekit.likelihoods import build_likelihood
+from vaekit.networks import build_networks
+from vaekit.objectives import LossTerms, kl_standard_normal, reparameterize
+
+# log sigma^2 is clamped so exp() can neither overflow nor underflow to an
+# exactly-zero variance (which would make the KL infinite).
+LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
+
+
+class VAE(nn.Module):
+    """A VAE with a diagonal Gaussian posterior and a standard normal prior.
+
+    Parameters
+    ----------
+    config:
+        The model's settings; ``config.input_shape`` must be set (the
+        high-level ``vaekit.train`` fills it in from the data).
+
+    Examples
+    --------
+    >>> from vaekit import VAE, ModelConfig
+    >>> model = VAE(ModelConfig(input_shape=(1, 8, 8), latent_dim=4))
+    >>> model.sample(3).shape
+    torch.Size([3, 1, 8, 8])
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        config.validate()
+        if config.input_shape is None:
+            raise ValueError("ModelConfig.input_shape must be set, e.g. (1, 28, 28) or (784,)")
+        self.config = config
+        self.input_shape = tuple(config.input_shape)
+        self.latent_dim = config.latent_dim
+        self.encoder, self.decoder = build_networks(config)
+        self.likelihood = build_likelihood(config.likelihood, self.input_shape, config.obs_std)
+
+    # ------------------------------------------------------------------ inference q(z|x)
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and clamped log-variance of q(z|x), each (B, Z)."""
+        mu, logvar = self.encoder(x).chunk(2, dim=1)  # (B, Z), (B, Z)
+        return mu, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+
+    def posterior(self, x: Tensor) -> Distribution:
+        """q(z|x) as a distribution over (B, Z)."""
+        mu, logvar = self.encode(x)
+        return Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
+
+    def prior(self) -> Distribution:
+        """p(z) = N(0, I)."""
+        zeros = torch.zeros(self.latent_dim, device=self._device())
+        return Independent(Normal(zeros, torch.ones_like(zeros)), 1)
+
+    @staticmethod
+    def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return reparameterize(mu, logvar, generator)
+
+    # ------------------------------------------------------------------ generative p(x|z)
+
+    def decode(self, z: Tensor) -> Distribution:
+        """p(x|z) for latents (B, Z); ``.log_prob(x)`` is per sample, ``.mean`` is (B, *shape)."""
+        return self.likelihood.distribution(self.decoder(z))
+
+    # ------------------------------------------------------------------ objective
+
+    def loss_terms(self, x: Tensor, generator: torch.Generator | None = None) -> LossTerms:
+        """Per-sample -log p(x|z) and KL(q(z|x) || p(z)) with one reparameterized z."""
+        mu, logvar = self.encode(x)
+        z = reparameterize(mu, logvar, generator)  # (B, Z)
+        params = self.decoder(z)  # (B, *shape)
+        return LossTerms(
+            reconstruction=-self.likelihood.log_prob(params, x),  # (B,)
+            kl=kl_standard_normal(mu, logvar),  # (B,)
+        )
+
+    def forward(self, x: Tensor) -> LossTerms:
+        return self.loss_terms(x)
+
+    # ------------------------------------------------------------------ uses
+
+    @torch.no_grad()
+    def embed(self, x: Tensor, sample: bool = False, generator: torch.Generator | None = None) -> Tensor:
+        """Latent codes (B, Z): the posterior mean, or a posterior sample with ``sample=True``."""
+        mu, logvar = self.encode(x)
+        return reparameterize(mu, logvar, generator) if sample else mu
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """E[x | z = posterior mean], same shape as x."""
+        mu, _ = self.encode(x)
+        return self.likelihood.mean(self.decoder(mu))
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Decoder means of ``n`` latents drawn from the prior (scaled by ``temperature``)."""
+        z = temperature * torch.randn(n, self.latent_dim, generator=generator, device=self._device())
+        return self.likelihood.mean(self.decoder(z))  # (n, *shape)
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device

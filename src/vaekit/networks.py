@@ -1,0 +1,139 @@
+"""Encoder and decoder networks, sized from the data's shape.
+
+``mlp`` works on any sample shape (it flattens); ``conv`` works on images of
+any (C, H, W): the encoder records the spatial size at every level and the
+decoder's transposed convolutions choose their ``output_padding`` to land on
+exactly those sizes, so odd and non-square images round-trip.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import Tensor, nn
+
+from vaekit.config import ModelConfig
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+}
+# A level halves H and W only while both are at least this big, so small
+# images (8x8 digits) are not squeezed below 2x2.
+MIN_SIDE_TO_DOWNSAMPLE = 4
+
+
+def _mlp(sizes: list[int], activation: str, last_activation: bool) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if last_activation or i < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activation]())
+    return layers
+
+
+class MLPEncoder(nn.Module):
+    """x (B, *shape) -> (B, 2 * latent_dim): mean and log-variance, concatenated."""
+
+    def __init__(self, input_shape: tuple[int, ...], latent_dim: int, hidden_dims, activation: str):
+        super().__init__()
+        sizes = [math.prod(input_shape), *hidden_dims, 2 * latent_dim]
+        self.net = nn.Sequential(nn.Flatten(), *_mlp(sizes, activation, last_activation=False))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class MLPDecoder(nn.Module):
+    """z (B, latent_dim) -> likelihood parameters (B, *shape)."""
+
+    def __init__(self, input_shape: tuple[int, ...], latent_dim: int, hidden_dims, activation: str):
+        super().__init__()
+        sizes = [latent_dim, *reversed(hidden_dims), math.prod(input_shape)]
+        self.net = nn.Sequential(
+            *_mlp(sizes, activation, last_activation=False), nn.Unflatten(1, tuple(input_shape))
+        )
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z)
+
+
+def conv_plan(height: int, width: int, n_levels: int) -> tuple[list[tuple[int, int]], list[bool]]:
+    """Spatial size before each level and whether that level downsamples.
+
+    A stride-2, kernel-3, padding-1 convolution maps a side s to ceil(s / 2).
+    Returns ``sizes`` (n_levels + 1 entries, input first) and ``strided`` flags.
+    """
+    sizes = [(height, width)]
+    strided = []
+    for _ in range(n_levels):
+        h, w = sizes[-1]
+        down = min(h, w) >= MIN_SIDE_TO_DOWNSAMPLE
+        strided.append(down)
+        sizes.append(((h + 1) // 2, (w + 1) // 2) if down else (h, w))
+    return sizes, strided
+
+
+class ConvEncoder(nn.Module):
+    """Images (B, C, H, W) -> (B, 2 * latent_dim) through strided 3x3 convolutions."""
+
+    def __init__(self, input_shape: tuple[int, ...], latent_dim: int, channels, activation: str):
+        super().__init__()
+        c, h, w = input_shape
+        sizes, strided = conv_plan(h, w, len(channels))
+        layers: list[nn.Module] = []
+        c_in = c
+        for c_out, down in zip(channels, strided):
+            layers += [nn.Conv2d(c_in, c_out, 3, stride=2 if down else 1, padding=1), ACTIVATIONS[activation]()]
+            c_in = c_out
+        hl, wl = sizes[-1]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(c_in * hl * wl, 2 * latent_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x).flatten(1))  # (B, 2Z)
+
+
+class ConvDecoder(nn.Module):
+    """z (B, latent_dim) -> (B, C, H, W) likelihood parameters, exactly the input's shape."""
+
+    def __init__(self, input_shape: tuple[int, ...], latent_dim: int, channels, activation: str):
+        super().__init__()
+        c, h, w = input_shape
+        sizes, strided = conv_plan(h, w, len(channels))
+        hl, wl = sizes[-1]
+        self.project = nn.Sequential(
+            nn.Linear(latent_dim, channels[-1] * hl * wl),
+            ACTIVATIONS[activation](),
+            nn.Unflatten(1, (channels[-1], hl, wl)),
+        )
+        layers: list[nn.Module] = []
+        # Walk the encoder's levels backwards: level i maps sizes[i + 1] -> sizes[i].
+        for i in reversed(range(len(channels))):
+            c_in, c_out = channels[i], channels[max(i - 1, 0)]
+            if strided[i]:
+                th, tw = sizes[i]
+                # ConvTranspose2d(k=3, s=2, p=1) gives 2s - 1 + output_padding: pad 1 for even targets.
+                pad = (1 - th % 2, 1 - tw % 2)
+                layers.append(nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=pad))
+            else:
+                layers.append(nn.Conv2d(c_in, c_out, 3, padding=1))
+            layers.append(ACTIVATIONS[activation]())
+        layers.append(nn.Conv2d(channels[0], c, 3, padding=1))  # to likelihood parameters, no activation
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(self.project(z))  # (B, C, H, W)
+
+
+def build_networks(config: ModelConfig) -> tuple[nn.Module, nn.Module]:
+    """Encoder and decoder for ``config`` (its ``input_shape`` must be set)."""
+    shape = tuple(config.input_shape)
+    if config.resolved_arch() == "conv":
+        args = (shape, config.latent_dim, tuple(config.conv_channels), config.activation)
+        return ConvEncoder(*args), ConvDecoder(*args)
+    args = (shape, config.latent_dim, tuple(config.hidden_dims), config.activation)
+    return MLPEncoder(*args), MLPDecoder(*args)

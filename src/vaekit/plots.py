@@ -1,0 +1,573 @@
+"""Every picture vaekit draws: image grids, heatmaps, training curves, latent maps.
+
+Inputs are NumPy arrays; this module never imports torch, so callers convert
+tensors first (``t.detach().cpu().numpy()``). Each ``save_*`` / ``plot_*``
+function writes exactly one PNG to ``path`` and returns it as a
+:class:`pathlib.Path`.
+
+Two choices hold throughout:
+
+* Figures are built with the object-oriented :class:`~matplotlib.figure.Figure`
+  API on an Agg canvas, never through ``pyplot``. ``pyplot`` keeps a global
+  registry of open figures and picks a GUI backend; a library must not touch
+  either, and a figure no registry holds is freed as soon as it goes out of
+  scope, so nothing needs closing.
+* PNGs are written atomically: to a hidden temporary file in the target
+  folder, flushed to disk, then moved over ``path`` with :func:`os.replace`.
+  A process killed mid-write leaves the old file (or none), never half a PNG.
+  The parent folder must exist; nothing else is created.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from PIL import Image
+
+from vaekit.errors import DataError
+
+__all__ = [
+    "image_grid",
+    "save_image_grid",
+    "save_reconstruction_grid",
+    "plot_vectors",
+    "plot_training_curves",
+    "plot_latent",
+]
+
+PathLike = str | os.PathLike
+
+_MIN_WIDTH_PX = 400  # image grids narrower than this are hard to see in a browser
+_MAX_SCALE = 8  # beyond 8x an 8x8 digit only gets blurrier on screen, and files grow
+_MAX_LATENT_POINTS = 5000  # more points only overplot and slow the scatter down
+_MAX_DISCRETE_CLASSES = 20  # tab20 has 20 distinct colours; more need a colourbar
+_DPI = 100
+
+
+# ---------------------------------------------------------------- file output
+
+
+def _write_atomically(path: PathLike, write: Callable[[IO[bytes]], None]) -> Path:
+    """Call ``write`` on a temporary file beside ``path``, then move it into place."""
+    path = Path(path)
+    # Same folder so os.replace is a rename on one filesystem (atomic on POSIX
+    # and Windows); a dot prefix hides it from globbing while it exists.
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())  # the rename must not land before the bytes do
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    # Constrained layout keeps titles, colourbars and outside legends inside the
+    # canvas, so nothing is clipped without hand-tuned margins.
+    fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save_figure(fig: Figure, path: PathLike) -> Path:
+    return _write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=_DPI))
+
+
+def _save_pixels(pixels: np.ndarray, path: PathLike, scale: int) -> Path:
+    """Write a float image in [0, 1], ``(H, W)`` or ``(H, W, 3)``, upscaled ``scale`` times."""
+    # Nearest neighbour by repetition: every source pixel becomes a crisp block.
+    big = pixels.repeat(scale, axis=0).repeat(scale, axis=1)
+    image = Image.fromarray(np.round(big * 255.0).astype(np.uint8))
+    return _write_atomically(path, lambda f: image.save(f, format="PNG"))
+
+
+def _default_scale(width: int) -> int:
+    """Smallest integer factor that makes ``width`` at least ~400 px, at most 8."""
+    if width >= _MIN_WIDTH_PX:
+        return 1
+    return min(_MAX_SCALE, math.ceil(_MIN_WIDTH_PX / width))
+
+
+# ---------------------------------------------------------------- image grids
+
+
+def _check_images(images: np.ndarray, name: str = "images") -> np.ndarray:
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise DataError(
+            f"{name} must have shape (N, C, H, W) with C = 1 or 3, got {images.shape}"
+        )
+    if images.shape[0] == 0:
+        raise DataError(f"{name} is empty: there is nothing to draw")
+    return images
+
+
+def image_grid(
+    images: np.ndarray,
+    nrow: int | None = None,
+    padding: int = 1,
+    pad_value: float = 1.0,
+) -> np.ndarray:
+    """Tile a batch of images into one image.
+
+    Parameters
+    ----------
+    images
+        Array of shape ``(N, C, H, W)`` with ``C`` = 1 (grayscale) or 3 (RGB)
+        and values in [0, 1]; values outside are clipped, NaN becomes 0.
+    nrow
+        Images per grid row, as in ``torchvision.utils.make_grid``. Defaults
+        to ``ceil(sqrt(N))``, giving a near-square grid.
+    padding
+        Pixels between tiles and around the border.
+    pad_value
+        Value of the padding and of unused cells in the last row.
+
+    Returns
+    -------
+    np.ndarray
+        Float array in [0, 1]: ``(H', W')`` for grayscale, ``(H', W', 3)`` for
+        RGB, where ``H' = rows * (H + padding) + padding`` and
+        ``W' = cols * (W + padding) + padding``.
+
+    Raises
+    ------
+    DataError
+        If ``images`` is not ``(N, C, H, W)`` with ``C`` in {1, 3}, or is empty.
+    """
+    images = _check_images(images)
+    n, c, h, w = images.shape
+    if nrow is None:
+        nrow = math.ceil(math.sqrt(n))
+    if nrow < 1 or padding < 0:
+        raise ValueError(f"need nrow >= 1 and padding >= 0, got {nrow=} {padding=}")
+    cols = min(nrow, n)
+    rows = math.ceil(n / cols)
+
+    images = np.clip(np.nan_to_num(images, nan=0.0), 0.0, 1.0)
+    step_y, step_x = h + padding, w + padding
+    grid = np.full(
+        (c, rows * step_y + padding, cols * step_x + padding),
+        np.clip(pad_value, 0.0, 1.0),
+    )
+    for i, image in enumerate(images):
+        top = padding + (i // cols) * step_y
+        left = padding + (i % cols) * step_x
+        grid[:, top : top + h, left : left + w] = image
+    return grid[0] if c == 1 else grid.transpose(1, 2, 0)  # (H', W') or (H', W', 3)
+
+
+def save_image_grid(
+    images: np.ndarray,
+    path: PathLike,
+    nrow: int | None = None,
+    scale: int | None = None,
+) -> Path:
+    """Write a batch of images as one PNG grid.
+
+    Parameters
+    ----------
+    images
+        ``(N, C, H, W)`` in [0, 1], ``C`` = 1 or 3; see :func:`image_grid`.
+    path
+        Where to write the PNG.
+    nrow
+        Images per grid row; defaults to a near-square grid.
+    scale
+        Integer nearest-neighbour upscaling factor. By default the smallest
+        factor making the grid at least ~400 px wide, capped at 8, so tiny
+        images (8x8 digits) stay visible; 1 for grids already that wide.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    grid = image_grid(images, nrow=nrow)
+    if scale is None:
+        scale = _default_scale(grid.shape[1])
+    if scale < 1:
+        raise ValueError(f"scale must be >= 1, got {scale}")
+    return _save_pixels(grid, path, scale)
+
+
+def save_reconstruction_grid(
+    inputs: np.ndarray,
+    outputs: np.ndarray,
+    path: PathLike,
+    n: int = 8,
+    scale: int | None = None,
+) -> Path:
+    """Write inputs above their reconstructions as one PNG.
+
+    Images are laid out ``n`` per row in row pairs: a row of inputs, directly
+    below it the row of their reconstructions, then a grey band before the
+    next pair, so each reconstruction sits under its own input.
+
+    Parameters
+    ----------
+    inputs, outputs
+        ``(N, C, H, W)`` in [0, 1], same shape; ``outputs[i]`` reconstructs
+        ``inputs[i]``.
+    path
+        Where to write the PNG.
+    n
+        Images per row.
+    scale
+        Upscaling factor, chosen as in :func:`save_image_grid` by default.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    DataError
+        If the arrays are not images or their shapes differ.
+    """
+    inputs = _check_images(inputs, "inputs")
+    outputs = _check_images(outputs, "outputs")
+    if inputs.shape != outputs.shape:
+        raise DataError(
+            f"inputs {inputs.shape} and outputs {outputs.shape} must have the same shape"
+        )
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    cols = min(n, len(inputs))
+    h = inputs.shape[2]
+    blank = np.ones((1, *inputs.shape[1:]))  # fills the last pair's short rows
+
+    pairs = []
+    for start in range(0, len(inputs), cols):
+        chunk_in, chunk_out = inputs[start : start + cols], outputs[start : start + cols]
+        fill = np.repeat(blank, cols - len(chunk_in), axis=0)
+        pair = np.concatenate([chunk_in, fill, chunk_out, fill])  # 2 * cols images
+        pairs.append(image_grid(pair, nrow=cols))
+
+    # The band must stand out from the white padding to show where a pair ends.
+    band_shape = (max(2, h // 8), *pairs[0].shape[1:])
+    band = np.full(band_shape, 0.5)
+    stacked = [pairs[0]]
+    for pair in pairs[1:]:
+        stacked += [band, pair]
+    canvas = np.concatenate(stacked, axis=0)
+
+    if scale is None:
+        scale = _default_scale(canvas.shape[1])
+    if scale < 1:
+        raise ValueError(f"scale must be >= 1, got {scale}")
+    return _save_pixels(canvas, path, scale)
+
+
+# ---------------------------------------------------------------- tabular data
+
+
+def _colour_scale(*arrays: np.ndarray) -> tuple[str, float, float]:
+    """One colour map and range for all ``arrays`` so colours compare across panels."""
+    finite = np.concatenate([a[np.isfinite(a)] for a in arrays])
+    if finite.size == 0:
+        return "viridis", 0.0, 1.0
+    lo, hi = float(finite.min()), float(finite.max())
+    if lo < 0.0 < hi:
+        # Standardised features: a diverging map centred on 0 shows sign at a glance.
+        bound = max(-lo, hi)
+        return "RdBu_r", -bound, bound
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5  # a constant table still needs a non-empty range
+    return "viridis", lo, hi
+
+
+def plot_vectors(
+    rows: np.ndarray,
+    path: PathLike,
+    title: str,
+    feature_names: Sequence[str] | None = None,
+    compare: np.ndarray | None = None,
+) -> Path:
+    """Draw tabular samples as a heatmap (samples x features).
+
+    Parameters
+    ----------
+    rows
+        ``(N, D)`` array, one sample per row; a 1-D array is one sample.
+    path
+        Where to write the PNG.
+    title
+        Figure title.
+    feature_names
+        ``D`` column names for the x axis; column indices when omitted.
+    compare
+        Optional ``(N, D)`` array, typically the reconstructions of ``rows``.
+        When given, the two heatmaps are drawn side by side (inputs |
+        reconstructions) on one shared colour scale.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    DataError
+        If shapes do not match or ``feature_names`` has the wrong length.
+    """
+    rows = np.atleast_2d(np.asarray(rows, dtype=np.float64))
+    if rows.ndim != 2 or rows.size == 0:
+        raise DataError(f"rows must be a non-empty (N, D) array, got shape {rows.shape}")
+    panels = [("inputs", rows)]
+    if compare is not None:
+        compare = np.atleast_2d(np.asarray(compare, dtype=np.float64))
+        if compare.shape != rows.shape:
+            raise DataError(
+                f"compare {compare.shape} must have the same shape as rows {rows.shape}"
+            )
+        panels.append(("reconstructions", compare))
+    n, d = rows.shape
+    if feature_names is not None and len(feature_names) != d:
+        raise DataError(f"got {len(feature_names)} feature names for {d} columns")
+
+    cmap, vmin, vmax = _colour_scale(*(a for _, a in panels))
+    panel_w = min(10.0, max(3.5, 0.3 * d + 1.0))
+    height = min(10.0, max(3.0, 0.12 * n + 1.8))
+    if feature_names is not None:
+        height += 0.08 * max(len(str(name)) for name in feature_names)  # rotated labels
+    fig = _new_figure(panel_w * len(panels) + 1.2, height)
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    for ax, (name, values) in zip(axes, panels):
+        # nearest: each cell is one value; smoothing would invent values between them
+        image = ax.imshow(
+            values, aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest"
+        )
+        if len(panels) > 1:
+            ax.set_title(name)
+        ax.set_xlabel("feature")
+        if feature_names is not None:
+            step = math.ceil(d / 40)  # at most ~40 labels stay legible
+            ticks = np.arange(0, d, step)
+            ax.set_xticks(ticks, [str(feature_names[i]) for i in ticks], rotation=90)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].set_ylabel("sample")
+    fig.colorbar(image, ax=list(axes), shrink=0.9)
+    fig.suptitle(title)
+    return _save_figure(fig, path)
+
+
+# ---------------------------------------------------------------- training
+
+
+_CURVE_PANELS = (("loss", "total loss"), ("reconstruction", "reconstruction"), ("kl", "KL"))
+
+
+def _column(history: Sequence[dict[str, float]], key: str) -> np.ndarray:
+    """One logged value per epoch; NaN where a row lacks the key."""
+    return np.array([row.get(key, np.nan) for row in history], dtype=np.float64)
+
+
+def plot_training_curves(history: Sequence[dict[str, float]], path: PathLike) -> Path:
+    """Draw total loss, reconstruction and KL per epoch, train solid, val dashed.
+
+    Parameters
+    ----------
+    history
+        One dict per epoch with any of ``epoch``, ``train_loss``,
+        ``train_reconstruction``, ``train_kl``, ``val_loss``,
+        ``val_reconstruction``, ``val_kl``, ``beta``. Missing keys and NaN
+        values leave gaps. Without ``epoch`` the rows are numbered from 1.
+        The best epoch by ``val_loss`` is marked on every panel; a ``beta``
+        that changes (KL warm-up) is drawn on the KL panel's right axis.
+    path
+        Where to write the PNG.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    DataError
+        If ``history`` is empty.
+    """
+    if len(history) == 0:
+        raise DataError("history is empty: train for at least one epoch before plotting")
+    epochs = _column(history, "epoch")
+    if not np.isfinite(epochs).all():
+        epochs = np.arange(1, len(history) + 1, dtype=np.float64)
+    # Markers make a single epoch (a line of one point) visible; beyond ~50
+    # epochs they only clutter the line.
+    marker = "o" if len(history) <= 50 else None
+
+    val_loss = _column(history, "val_loss")
+    best = int(np.nanargmin(val_loss)) if np.isfinite(val_loss).any() else None
+
+    fig = _new_figure(13.0, 3.8)
+    axes = fig.subplots(1, 3, sharex=True)
+    for ax, (key, label) in zip(axes, _CURVE_PANELS):
+        drawn = False
+        for split, style, colour in (("train", "-", "C0"), ("val", "--", "C1")):
+            values = _column(history, f"{split}_{key}")
+            if np.isfinite(values).any():
+                ax.plot(epochs, values, style, color=colour, marker=marker, ms=3, label=split)
+                drawn = True
+        if not drawn:
+            ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes)
+        if best is not None:
+            ax.axvline(epochs[best], color="0.5", ls=":", lw=1)
+        ax.set_title(label)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if epochs.min() == epochs.max():
+            # One epoch: matplotlib's default +-5% window would tick 0.995, 1.000, ...
+            ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
+        ax.grid(alpha=0.3)
+
+    if best is not None:
+        axes[0].plot(
+            epochs[best], val_loss[best], "*", color="C3", ms=12,
+            label=f"best val (epoch {epochs[best]:g})",
+        )
+    beta = _column(history, "beta")
+    finite_beta = beta[np.isfinite(beta)]
+    if finite_beta.size and finite_beta.min() != finite_beta.max():
+        # A rising beta explains a KL curve that bends; a constant one adds nothing.
+        twin = axes[2].twinx()
+        twin.plot(epochs, beta, ":", color="0.4")
+        twin.set_ylabel("β (KL weight, dotted)", color="0.4")
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend(fontsize="small")
+    return _save_figure(fig, path)
+
+
+# ---------------------------------------------------------------- latent space
+
+
+def _project_2d(z: np.ndarray) -> tuple[np.ndarray, str, str]:
+    """Points to draw and their axis labels: z itself, jittered z, or its PCA."""
+    d = z.shape[1]
+    if d == 1:
+        # Vertical jitter spreads coincident points apart; it carries no meaning.
+        jitter = np.random.default_rng(0).uniform(-0.4, 0.4, size=len(z))
+        return np.column_stack([z[:, 0], jitter]), "z1", "jitter"
+    if d == 2:
+        return z, "z1", "z2"
+    if len(z) < 2:
+        raise DataError(f"need at least 2 points to project a {d}-D latent space with PCA")
+    from sklearn.decomposition import PCA  # lazy: sklearn is slow to import
+
+    pca = PCA(n_components=2, random_state=0)
+    xy = pca.fit_transform(z)
+    pc1, pc2 = 100.0 * pca.explained_variance_ratio_
+    return xy, f"PC1 ({pc1:.1f}% var)", f"PC2 ({pc2:.1f}% var)"
+
+
+def plot_latent(
+    z: np.ndarray,
+    path: PathLike,
+    labels: np.ndarray | None = None,
+    title: str = "latent space",
+) -> Path:
+    """Scatter latent codes, coloured by label when labels are given.
+
+    Parameters
+    ----------
+    z
+        ``(N, d)`` latent codes (a 1-D array is read as ``d = 1``). ``d = 1``
+        draws a strip plot (z against random jitter), ``d = 2`` a scatter,
+        ``d > 2`` a scatter of the first two principal components, whose
+        axis labels give the share of variance each explains.
+    path
+        Where to write the PNG.
+    labels
+        Optional ``(N,)`` labels. Up to 20 distinct values get one colour each
+        and a legend; more (or continuous values) get a colourbar.
+    title
+        Figure title.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    DataError
+        If ``z`` is empty or not finite, or ``labels`` has the wrong length.
+
+    Notes
+    -----
+    At most 5000 points are drawn, chosen with a fixed seed so the same
+    input gives the same picture.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    if z.ndim == 1:
+        z = z[:, None]
+    if z.ndim != 2 or z.size == 0:
+        raise DataError(f"z must be a non-empty (N, d) array, got shape {z.shape}")
+    if not np.isfinite(z).all():
+        raise DataError("z contains NaN or inf: the model has likely diverged")
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != (len(z),):
+            raise DataError(f"labels must have shape ({len(z)},), got {labels.shape}")
+
+    n_total, d = z.shape
+    if n_total > _MAX_LATENT_POINTS:
+        keep = np.sort(np.random.default_rng(0).choice(n_total, _MAX_LATENT_POINTS, replace=False))
+        z = z[keep]
+        labels = labels[keep] if labels is not None else None
+        title = f"{title} ({_MAX_LATENT_POINTS} of {n_total} points)"
+    if d > 2:
+        title = f"{title}, PCA of {d}-D"
+    xy, xlabel, ylabel = _project_2d(z)
+
+    size = float(np.clip(6000.0 / len(xy), 4.0, 30.0))  # smaller dots as they crowd
+    fig = _new_figure(6.8, 5.2)
+    ax = fig.subplots()
+    if labels is None:
+        ax.scatter(xy[:, 0], xy[:, 1], s=size, alpha=0.7, color="C0", linewidths=0)
+    else:
+        classes, codes = np.unique(labels, return_inverse=True)
+        if len(classes) <= _MAX_DISCRETE_CLASSES:
+            palette = colormaps["tab10" if len(classes) <= 10 else "tab20"]
+            for i, cls in enumerate(classes):
+                mask = codes == i
+                ax.scatter(
+                    xy[mask, 0], xy[mask, 1], s=size, alpha=0.7,
+                    color=palette(i), linewidths=0, label=str(cls),
+                )
+            # Outside the axes so the legend never hides points.
+            ax.legend(
+                title="label", loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                markerscale=max(1.0, 30.0 / size) ** 0.5, fontsize="small",
+            )
+        else:
+            # Many classes or a continuous target: numbers on a colour scale.
+            numeric = np.issubdtype(labels.dtype, np.number)
+            values = labels.astype(np.float64) if numeric else codes
+            points = ax.scatter(
+                xy[:, 0], xy[:, 1], s=size, alpha=0.7, c=values, cmap="viridis", linewidths=0
+            )
+            fig.colorbar(points, ax=ax, label="label" if numeric else "label (index)")
+    if d == 1:
+        ax.set_yticks([])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return _save_figure(fig, path)

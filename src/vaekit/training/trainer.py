@@ -1,0 +1,266 @@
+"""The one training loop: Adam on the mean per-sample loss, with exact resume.
+
+In-memory data is batched by indexing one tensor with a permutation; there
+is no per-sample DataLoader. Running sums stay on the device and are read
+once per epoch, so a step costs no host synchronisation. Everything random
+comes from generators whose state is in the checkpoint: the batch order of
+epoch e is a pure function of (seed, e), the sampling noise comes from one
+saved generator, and so a resumed run ends with bitwise the same weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+
+from vaekit.config import TrainConfig
+from vaekit.errors import VaekitError
+from vaekit.evaluation import mean_loss_terms
+from vaekit.objectives import kl_weight
+from vaekit.training.checkpoint import load_latest_checkpoint, save_checkpoint
+
+TERMS = ("loss", "reconstruction", "kl")
+
+
+class TrainingError(VaekitError):
+    """Training cannot go on (e.g. the loss became NaN or infinite)."""
+
+
+class Trainer:
+    """Optimises a model's per-sample loss terms with Adam.
+
+    Parameters
+    ----------
+    model:
+        Any module with ``loss_terms(x, generator) -> LossTerms`` and a
+        ``config.beta``.
+    config:
+        Optimisation settings.
+    checkpoint_dir:
+        Where checkpoints go; ``None`` disables them.
+    progress:
+        Show a progress bar (only when stderr is a terminal).
+    log:
+        Called with one line per epoch, e.g. ``print``; ``None`` is silent.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        config: TrainConfig,
+        *,
+        checkpoint_dir: str | Path | None = None,
+        progress: bool = False,
+        log: Callable[[str], None] | None = None,
+        extra_state: dict[str, Any] | None = None,
+    ) -> None:
+        config.validate()
+        self.model = model
+        self.config = config
+        self.beta = float(model.config.beta)
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.progress = progress and sys.stderr.isatty()
+        self.log = log
+        self.extra_state = extra_state or {}
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
+        self.optimizer = torch.optim.Adam(
+            model.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True
+        )
+        self.generator = torch.Generator().manual_seed(config.seed)
+        # Progress counters, all saved in the checkpoint.
+        self.epoch = 0  # completed epochs
+        self.step = 0  # optimiser steps taken
+        self.batch_in_epoch = 0
+        self.epoch_sums = torch.zeros(len(TERMS), dtype=torch.float64)
+        self.history: list[dict[str, float]] = []
+        self.best_val = math.inf
+        self.best_epoch = 0
+        self.bad_epochs = 0
+        self.best_state: dict[str, Tensor] | None = None
+        self.stopped_early = False
+        self.last_checkpoint: Path | None = None
+        self._bar = None
+
+    # ------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue bit-for-bit (tensors and plain values only)."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "batch_in_epoch": self.batch_in_epoch,
+            "epoch_sums": self.epoch_sums.clone(),
+            "history": copy.deepcopy(self.history),
+            "best_val": self.best_val,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "best_state": self.best_state,
+            "stopped_early": self.stopped_early,
+            **self.extra_state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.epoch = int(state["epoch"])
+        self.step = int(state["step"])
+        self.batch_in_epoch = int(state["batch_in_epoch"])
+        self.epoch_sums = state["epoch_sums"].clone()
+        self.history = list(state["history"])
+        self.best_val = float(state["best_val"])
+        self.best_epoch = int(state["best_epoch"])
+        self.bad_epochs = int(state["bad_epochs"])
+        self.best_state = state["best_state"]
+        self.stopped_early = bool(state["stopped_early"])
+
+    def resume_from(self, folder: str | Path) -> bool:
+        """Load the newest readable checkpoint in ``folder``; False if there is none."""
+        found = load_latest_checkpoint(folder)
+        if found is None:
+            return False
+        state, self.last_checkpoint = found
+        self.load_state_dict(state)
+        return True
+
+    def save(self) -> Path | None:
+        if self.checkpoint_dir is None:
+            return None
+        self.last_checkpoint = save_checkpoint(
+            self.checkpoint_dir, self.state_dict(), self.step, keep=self.config.keep_checkpoints
+        )
+        return self.last_checkpoint
+
+    # ------------------------------------------------------------------ loop
+
+    def fit(self, train_x: Tensor, val_x: Tensor | None = None) -> list[dict[str, float]]:
+        """Train until ``config.epochs`` (or early stopping); returns the per-epoch history.
+
+        At the end the model holds the weights of the best validation epoch
+        (the last epoch when there is no validation data).
+        """
+        cfg = self.config
+        n = train_x.shape[0]
+        steps_per_epoch = math.ceil(n / cfg.batch_size)
+        has_val = val_x is not None and len(val_x) > 0
+        bar = self._bar = self._progress_bar(steps_per_epoch)
+        try:
+            while self.epoch < cfg.epochs and not self.stopped_early:
+                started = time.perf_counter()
+                self.model.train()
+                order = self._epoch_order(n)
+                for b in range(self.batch_in_epoch, steps_per_epoch):
+                    idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                    self._train_step(train_x[idx], steps_per_epoch)
+                    self.batch_in_epoch = b + 1
+                    if bar is not None:
+                        bar.update(1)
+                    if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and b + 1 < steps_per_epoch:
+                        self.save()
+                self._end_epoch(n, val_x if has_val else None, steps_per_epoch, time.perf_counter() - started)
+                if bar is not None:
+                    bar.set_postfix_str(self._summary(self.history[-1]), refresh=False)
+        finally:
+            if bar is not None:
+                bar.close()
+        if has_val and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        return self.history
+
+    def _epoch_order(self, n: int) -> Tensor:
+        # A fresh generator per epoch: the order depends on (seed, epoch) only,
+        # so resuming mid-epoch replays the same permutation.
+        g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.epoch)
+        return torch.randperm(n, generator=g)
+
+    def _train_step(self, xb: Tensor, steps_per_epoch: int) -> None:
+        cfg = self.config
+        if cfg.dynamic_binarization:
+            xb = torch.bernoulli(xb, generator=self.generator)
+        beta = kl_weight(self.step, steps_per_epoch, self.beta, cfg.kl_warmup_epochs)
+        terms = self.model.loss_terms(xb, self.generator)
+        per_sample = terms.loss(beta)  # (B,)
+        loss = per_sample.mean()  # the one reduction
+        if not torch.isfinite(loss):
+            self._diverged(loss, terms)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip, foreach=True)
+        self.optimizer.step()
+        self.step += 1
+        with torch.no_grad():
+            self.epoch_sums += torch.stack(
+                [per_sample.sum(), terms.reconstruction.sum(), terms.kl.sum()]
+            ).to(self.epoch_sums)
+
+    def _diverged(self, loss: Tensor, terms) -> None:
+        where = f"last good checkpoint: {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint yet"
+        raise TrainingError(
+            f"loss became {loss.item()} at step {self.step} (epoch {self.epoch + 1}): "
+            f"reconstruction {terms.reconstruction.mean().item():.4g}, kl {terms.kl.mean().item():.4g}; "
+            f"{where}; try a lower --lr or --grad-clip"
+        )
+
+    def _end_epoch(self, n: int, val_x: Tensor | None, steps_per_epoch: int, seconds: float) -> None:
+        means = (self.epoch_sums / n).tolist()
+        row: dict[str, float] = {
+            "epoch": self.epoch + 1,
+            "step": self.step,
+            "beta": kl_weight(self.step, steps_per_epoch, self.beta, self.config.kl_warmup_epochs),
+            **{f"train_{k}": v for k, v in zip(TERMS, means)},
+        }
+        if val_x is not None:
+            val = self.evaluate(val_x)
+            row.update({f"val_{k}": v for k, v in val.items()})
+            if val["loss"] < self.best_val:
+                self.best_val, self.best_epoch, self.bad_epochs = val["loss"], self.epoch + 1, 0
+                self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            else:
+                self.bad_epochs += 1
+                if self.config.patience is not None and self.bad_epochs >= self.config.patience:
+                    self.stopped_early = True
+        row["seconds"] = seconds
+        self.history.append(row)
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        self.epoch_sums.zero_()
+        if self.log is not None:
+            write = self._bar.write if self._bar is not None else self.log
+            write(f"epoch {self.epoch}/{self.config.epochs}  {self._summary(row)}")
+        self.save()
+
+    def evaluate(self, x: Tensor) -> dict[str, float]:
+        """Mean loss terms on ``x`` at the full beta, with noise fixed by the seed.
+
+        The noise generator is separate from the training one, so evaluating
+        never changes the course of training.
+        """
+        return mean_loss_terms(self.model, x, beta=self.beta, seed=self.config.seed + 1)
+
+    def _progress_bar(self, steps_per_epoch: int):
+        if not self.progress:
+            return None
+        from tqdm.auto import tqdm  # noqa: PLC0415 - only on a terminal
+
+        total = self.config.epochs * steps_per_epoch
+        done = self.epoch * steps_per_epoch + self.batch_in_epoch
+        return tqdm(total=total, initial=done, unit="step", dynamic_ncols=True, leave=False)
+
+    @staticmethod
+    def _summary(row: dict[str, float]) -> str:
+        parts = [f"train loss {row['train_loss']:.4f}"]
+        if "val_loss" in row:
+            parts.append(f"val loss {row['val_loss']:.4f} (rec {row['val_reconstruction']:.4f}, kl {row['val_kl']:.4f})")
+        return "  ".join(parts)

@@ -1,0 +1,35 @@
+"""Shared fixtures: tiny data and tiny configs so the suite stays fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    # Two cores on CI: one torch thread per test keeps timings and ordering stable.
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def tiny_images() -> np.ndarray:
+    """48 binary-ish 1x8x8 images with two obvious classes (a bar at top or at bottom)."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 0.1, size=(48, 1, 8, 8)).astype(np.float32)
+    x[:24, :, :3, :] = 0.9
+    x[24:, :, 5:, :] = 0.9
+    return x
+
+
+@pytest.fixture
+def tiny_npz(tmp_path, tiny_images) -> Path:
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x=tiny_images, y=np.repeat([0, 1], 24))
+    return path

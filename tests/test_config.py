@@ -1,0 +1,83 @@
+import json
+
+import pytest
+
+from vaekit.config import ModelConfig, RunConfig, TrainConfig, field_docs, load_config_file, section_of
+from vaekit.errors import ConfigError
+
+
+def test_flat_and_nested_keys_give_the_same_config():
+    flat = RunConfig.from_dict({"latent_dim": 8, "epochs": 3, "data": "digits", "hidden_dims": "64,32"})
+    nested = RunConfig.from_dict({"model": {"latent_dim": 8, "hidden_dims": [64, 32]}, "train": {"epochs": 3}})
+    assert flat.model == nested.model
+    assert flat.train == nested.train
+    assert flat.model.hidden_dims == (64, 32)
+
+
+def test_round_trip_through_json():
+    cfg = RunConfig.from_dict({"latent_dim": 3, "beta": 2.5, "patience": 4, "image_size": "32x24"})
+    again = RunConfig.from_dict(json.loads(cfg.to_json()))
+    assert again == cfg
+    assert again.data.image_size == (32, 24)
+
+
+@pytest.mark.parametrize(
+    "raw, phrase",
+    [
+        ({"latent_dims": 3}, "unknown key 'latent_dims'"),
+        ({"model": {"epochs": 3}}, "unknown key 'epochs' in section 'model'"),
+        ({"latent_dim": "many"}, "invalid value for 'latent_dim'"),
+        ({"latent_dim": 2.5}, "invalid value for 'latent_dim'"),
+        ({"dynamic_binarization": "maybe"}, "invalid value for 'dynamic_binarization'"),
+        ({"format_version": 99}, "newer than this vaekit reads"),
+    ],
+)
+def test_bad_keys_and_values_are_named(raw, phrase):
+    with pytest.raises(ConfigError, match=phrase):
+        RunConfig.from_dict(raw)
+
+
+@pytest.mark.parametrize(
+    "cfg, phrase",
+    [
+        (ModelConfig(likelihood="poisson"), "likelihood"),
+        (ModelConfig(arch="transformer"), "arch"),
+        (ModelConfig(latent_dim=0), "latent_dim"),
+        (ModelConfig(beta=-1.0), "beta"),
+        (ModelConfig(hidden_dims=()), "hidden_dims"),
+        (ModelConfig(arch="conv", input_shape=(10,)), "--arch mlp"),
+        (TrainConfig(val_fraction=1.0), "val_fraction"),
+        (TrainConfig(lr=0), "lr"),
+        (TrainConfig(patience=0), "patience"),
+    ],
+)
+def test_validation_names_the_key(cfg, phrase):
+    with pytest.raises(ConfigError, match=phrase):
+        cfg.validate()
+
+
+def test_yaml_file_is_read_safely(tmp_path):
+    good = tmp_path / "c.yaml"
+    good.write_text("latent_dim: 4\nhidden_dims: [32, 16]\nbeta: 0.5\n")
+    cfg = RunConfig.from_dict(load_config_file(good))
+    assert (cfg.model.latent_dim, cfg.model.hidden_dims, cfg.model.beta) == (4, (32, 16), 0.5)
+    evil = tmp_path / "evil.yaml"
+    evil.write_text("!!python/object/apply:os.system ['touch pwned']\n")
+    with pytest.raises(ConfigError, match="cannot parse"):
+        load_config_file(evil)
+    assert not (tmp_path / "pwned").exists()
+    with pytest.raises(ConfigError, match="not found"):
+        load_config_file(tmp_path / "missing.yaml")
+
+
+def test_every_field_is_documented_and_owned_by_one_section():
+    from vaekit.config import SECTIONS
+
+    seen = set()
+    for name, klass in SECTIONS.items():
+        docs = field_docs(klass)
+        for key in klass.__dataclass_fields__:
+            assert docs.get(key), f"{name}.{key} has no docstring"
+            assert key not in seen, f"{key} is in two sections"
+            assert section_of(key) == name
+            seen.add(key)

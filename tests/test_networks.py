@@ -1,0 +1,38 @@
+import pytest
+import torch
+
+from vaekit.config import ModelConfig
+from vaekit.networks import build_networks, conv_plan
+
+IMAGE_SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (1, 64, 64), (3, 13, 17), (1, 7, 5), (2, 1, 9)]
+
+
+@pytest.mark.parametrize("shape", IMAGE_SHAPES)
+@pytest.mark.parametrize("channels", [(8,), (8, 16, 16)])
+def test_conv_decoder_output_matches_input_shape_exactly(shape, channels):
+    cfg = ModelConfig(arch="conv", input_shape=shape, latent_dim=3, conv_channels=channels)
+    enc, dec = build_networks(cfg)
+    x = torch.rand(2, *shape)
+    assert enc(x).shape == (2, 6)
+    assert dec(torch.randn(2, 3)).shape == (2, *shape)
+
+
+@pytest.mark.parametrize("shape", [(5,), (784,), (1, 8, 8)])
+def test_mlp_works_on_any_sample_shape(shape):
+    cfg = ModelConfig(arch="mlp", input_shape=shape, latent_dim=4, hidden_dims=(16, 8))
+    enc, dec = build_networks(cfg)
+    assert enc(torch.rand(3, *shape)).shape == (3, 8)
+    assert dec(torch.randn(3, 4)).shape == (3, *shape)
+
+
+def test_conv_plan_halves_until_the_sides_are_small():
+    sizes, strided = conv_plan(28, 28, 3)
+    assert sizes == [(28, 28), (14, 14), (7, 7), (4, 4)]
+    assert strided == [True, True, True]
+    sizes, strided = conv_plan(8, 8, 3)
+    assert sizes[-1] == (2, 2) and strided == [True, True, False]
+
+
+def test_auto_arch_follows_the_data_rank():
+    assert ModelConfig(input_shape=(1, 8, 8)).resolved_arch() == "conv"
+    assert ModelConfig(input_shape=(10,)).resolved_arch() == "mlp"

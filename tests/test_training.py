@@ -1,0 +1,186 @@
+import pytest
+import torch
+
+from vaekit.config import ModelConfig, TrainConfig
+from vaekit.models import build_model
+from vaekit.training import Trainer, TrainingError
+from vaekit.training.checkpoint import (
+    checkpoint_paths,
+    load_latest_checkpoint,
+    save_checkpoint,
+    sweep_temp_files,
+)
+
+
+def make(tmp_path=None, seed=0, **train):
+    torch.manual_seed(seed)
+    model = build_model(
+        ModelConfig(input_shape=(1, 8, 8), arch="mlp", latent_dim=2, hidden_dims=(32,))
+    )
+    cfg = TrainConfig(**{"epochs": 4, "batch_size": 16, "seed": seed, **train})
+    return Trainer(model, cfg, checkpoint_dir=None if tmp_path is None else tmp_path / "ckpt")
+
+
+@pytest.fixture
+def xs(tiny_images):
+    x = torch.from_numpy(tiny_images)
+    return x[::2].contiguous(), x[1::2].contiguous()
+
+
+def weights(trainer):
+    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_training_lowers_the_validation_loss_on_digits():
+    from vaekit.data import load_data
+
+    x = torch.from_numpy(load_data("digits").x)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(input_shape=(1, 8, 8), arch="mlp", latent_dim=4, hidden_dims=(64,)))
+    trainer = Trainer(model, TrainConfig(epochs=8, batch_size=64, lr=3e-3))
+    before = trainer.evaluate(x[1500:])["loss"]
+    history = trainer.fit(x[:1500], x[1500:])
+    assert len(history) == 8
+    assert history[-1]["val_loss"] < 0.85 * before
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_same_seed_same_weights():
+    a, b = make(), make()
+    a.fit(*xs_default())
+    b.fit(*xs_default())
+    assert_same_weights(weights(a), weights(b))
+
+
+def xs_default():
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(40, 1, 8, 8, generator=g)
+    return x[:32], x[32:]
+
+
+@pytest.mark.parametrize("checkpoint_every", [0, 3])
+def test_resume_after_a_kill_ends_with_bitwise_identical_weights(tmp_path, xs, checkpoint_every):
+    reference = make(checkpoint_every=checkpoint_every)
+    reference.fit(*xs)
+
+    killed = make(tmp_path, checkpoint_every=checkpoint_every)
+    calls = {"n": 0}
+    real_step = killed._train_step
+
+    def dying_step(*args):
+        calls["n"] += 1
+        if calls["n"] == 4:  # the 2nd batch of the 2nd epoch (2 steps per epoch)
+            raise KeyboardInterrupt
+        return real_step(*args)
+
+    killed._train_step = dying_step
+    with pytest.raises(KeyboardInterrupt):
+        killed.fit(*xs)
+
+    resumed = make(tmp_path, checkpoint_every=checkpoint_every)
+    assert resumed.resume_from(tmp_path / "ckpt")
+    # Epoch-end checkpoints only: back to step 2; every 3 steps: mid-epoch at step 3.
+    assert resumed.step == (2 if checkpoint_every == 0 else 3)
+    assert resumed.batch_in_epoch == (0 if checkpoint_every == 0 else 1)
+    resumed.fit(*xs)
+    assert_same_weights(weights(reference), weights(resumed))
+    assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in reference.history]
+
+
+def test_early_stopping_restores_the_best_epoch(xs):
+    trainer = make(epochs=50, patience=2, lr=0.05)
+    history = trainer.fit(*xs)
+    assert trainer.stopped_early and len(history) < 50
+    best = min(history, key=lambda r: r["val_loss"])
+    assert trainer.best_epoch == best["epoch"]
+    assert trainer.evaluate(xs[1])["loss"] == pytest.approx(best["val_loss"], rel=1e-6)
+
+
+def test_non_finite_loss_stops_with_a_typed_error(xs):
+    trainer = make()
+    bad = xs[0].clone()
+    bad[3, 0, 0, 0] = float("nan")
+    with pytest.raises(TrainingError, match=r"loss became nan at step 0 .*reconstruction"):
+        trainer.fit(bad, xs[1])
+
+
+def test_dynamic_binarization_feeds_binary_batches(xs):
+    trainer = make(epochs=1, dynamic_binarization=True)
+    seen = []
+    real = trainer.model.loss_terms
+    trainer.model.loss_terms = lambda xb, g=None: seen.append(xb.clone()) or real(xb, g)
+    trainer.fit(xs[0])
+    assert seen and all(set(torch.unique(b).tolist()) <= {0.0, 1.0} for b in seen)
+
+
+def test_kl_warmup_weights_the_kl_term_from_zero(xs):
+    trainer = make(epochs=2, kl_warmup_epochs=2)
+    history = trainer.fit(*xs)
+    assert history[0]["beta"] == pytest.approx(0.5)
+    assert history[1]["beta"] == pytest.approx(1.0)
+
+
+def test_grad_clip_bounds_the_gradient_norm(xs, monkeypatch):
+    norms = []
+    real = torch.nn.utils.clip_grad_norm_
+
+    def spy(params, max_norm, **kw):
+        params = list(params)
+        real(params, max_norm, **kw)
+        norms.append(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])).item())
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    make(epochs=1, grad_clip=0.01).fit(xs[0])
+    assert norms and max(norms) <= 0.01 * 1.0001
+
+
+def test_checkpoints_keep_the_newest_and_skip_corrupt_ones(tmp_path):
+    for step in (1, 2, 3):
+        save_checkpoint(tmp_path, {"model": {}, "step": step}, step, keep=2)
+    assert [p.name for p in checkpoint_paths(tmp_path)] == ["step-000000002.pt", "step-000000003.pt"]
+    checkpoint_paths(tmp_path)[-1].write_bytes(b"truncated")
+    with pytest.warns(UserWarning, match="skipping unreadable checkpoint"):
+        state, path = load_latest_checkpoint(tmp_path)
+    assert state["step"] == 2
+
+
+def test_a_failed_save_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
+    save_checkpoint(tmp_path, {"model": {}, "step": 1}, 1)
+
+    def failing_save(obj, f):
+        f.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(OSError, match="No space"):
+        save_checkpoint(tmp_path, {"model": {}, "step": 2}, 2)
+    monkeypatch.undo()
+    assert [p.name for p in checkpoint_paths(tmp_path)] == ["step-000000001.pt"]
+    assert not list(tmp_path.glob(".tmp-*"))
+    assert load_latest_checkpoint(tmp_path)[0]["step"] == 1
+
+
+def test_stale_temp_files_are_swept(tmp_path):
+    (tmp_path / ".tmp-abc.pt").write_bytes(b"half")
+    assert sweep_temp_files(tmp_path) == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_checkpoints_refuse_pickled_code(tmp_path):
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "pwned"), "w"))
+
+    path = tmp_path / "step-000000001.pt"
+    path.write_bytes(pickle.dumps({"model": Payload()}))
+    with pytest.warns(UserWarning):
+        assert load_latest_checkpoint(tmp_path) is None
+    assert not (tmp_path / "pwned").exists()
