@@ -314,7 +314,10 @@ def _add_output_flags(p: argparse.ArgumentParser, kinds: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors: return, don't exit
+        return int(exc.code or 0)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

@@ -49,10 +49,13 @@ N_PICTURE_SAMPLES = 64
 N_RECONSTRUCTIONS = 32
 
 #: The settings of ``vaekit demo``: a small conv VAE that trains on the
-#: 1,797 digits in well under a minute on two cores.
+#: 1,797 digits in under a minute on two cores. The learned-variance Gaussian
+#: uses ~15 nats of latent information here against ~4 for a Bernoulli on
+#: these grey-level pixels, and its samples look like digits.
 DEMO_SETTINGS: dict[str, Any] = {
     "data": "digits",
     "arch": "conv",
+    "likelihood": "gaussian-learned",
     "latent_dim": 8,
     "conv_channels": (32, 64),
     "epochs": 150,
