@@ -237,8 +237,11 @@ class Trainer:
         self.batch_in_epoch = 0
         self.epoch_sums.zero_()
         if self.log is not None:
-            write = self._bar.write if self._bar is not None else self.log
-            write(f"epoch {self.epoch}/{self.config.epochs}  {self._summary(row)}")
+            line = f"epoch {self.epoch}/{self.config.epochs}  {self._summary(row)}"
+            if self._bar is not None:
+                self._bar.write(line, file=sys.stderr)  # above the bar, not through it
+            else:
+                self.log(line)
         self.save()
 
     def evaluate(self, x: Tensor) -> dict[str, float]:

@@ -1,0 +1,64 @@
+"""The Python face of training: vaekit.train and its run folder."""
+
+import numpy as np
+import pytest
+import torch
+
+import vaekit
+from vaekit.errors import ConfigError, DataError, RunDirError
+
+SMALL = dict(epochs=2, latent_dim=2, hidden_dims=(16,), arch="mlp", batch_size=16, quiet=True)
+
+
+def test_train_in_memory_on_an_array(tiny_images):
+    result = vaekit.train(tiny_images, **SMALL)
+    assert result.run_dir is None
+    assert len(result.history) == 2
+    assert result.config.model.input_shape == (1, 8, 8)
+    assert set(result.summary["val"]) >= {"elbo", "reconstruction", "kl", "n"}
+    assert result.model.sample(2).shape == (2, 1, 8, 8)
+
+
+def test_existing_folder_needs_overwrite_and_is_untouched_on_refusal(tmp_path, tiny_images):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    with pytest.raises(RunDirError, match="already exists"):
+        vaekit.train(tiny_images, out=out, **SMALL)
+    assert (out / "precious.txt").read_text() == "keep me"
+    vaekit.train(tiny_images, out=out, overwrite=True, **SMALL)
+    assert not (out / "precious.txt").exists() and (out / "model.safetensors").exists()
+
+
+def test_bad_data_is_refused_before_anything_is_written(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(DataError, match="bernoulli"):
+        vaekit.train(np.full((30, 4), 5.0, np.float32), out=out, **SMALL)
+    with pytest.raises(ConfigError, match="latent_dim"):
+        vaekit.train("digits", out=out, **{**SMALL, "latent_dim": -1})
+    assert not out.exists()
+
+
+def test_resume_auto_through_the_api_continues_the_history(tmp_path, tiny_images):
+    out = tmp_path / "run"
+    first = vaekit.train(tiny_images, out=out, **SMALL)
+    again = vaekit.train(tiny_images, out=out, resume="auto", **{**SMALL, "epochs": 4})
+    assert [r["epoch"] for r in again.history] == [1, 2, 3, 4]
+    assert again.history[:2] == first.history
+    straight = vaekit.train(tiny_images, **{**SMALL, "epochs": 4})
+    for a, b in zip(straight.model.state_dict().values(), again.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch, tiny_images, capsys):
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    vaekit.train(tiny_images, **{**SMALL, "quiet": False})
+    err = capsys.readouterr().err
+    assert "%|" in err  # tqdm's bar
+    assert "epoch 2/2" in err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    vaekit.train(tiny_images, **{**SMALL, "quiet": False})
+    err = capsys.readouterr().err
+    assert "%|" not in err and "epoch 2/2" in err
