@@ -62,3 +62,31 @@ def test_progress_bar_only_on_a_terminal(monkeypatch, tiny_images, capsys):
     vaekit.train(tiny_images, **{**SMALL, "quiet": False})
     err = capsys.readouterr().err
     assert "%|" not in err and "epoch 2/2" in err
+
+
+def test_a_second_run_into_a_busy_folder_is_refused(tmp_path, tiny_images):
+    from vaekit.runs import run_lock
+
+    out = tmp_path / "run"
+    vaekit.train(tiny_images, out=out, **SMALL)
+    before = {p.name: p.stat().st_mtime_ns for p in out.rglob("*")}
+    with run_lock(out):  # as if another process were training into it
+        with pytest.raises(RunDirError, match="in use by another vaekit process"):
+            vaekit.train(tiny_images, out=out, resume="auto", **{**SMALL, "epochs": 3})
+        with pytest.raises(RunDirError, match="in use"):
+            vaekit.train(tiny_images, out=out, overwrite=True, **SMALL)
+    assert {p.name: p.stat().st_mtime_ns for p in out.rglob("*") if p.name != ".lock"} == {
+        k: v for k, v in before.items() if k != ".lock"
+    }
+    vaekit.train(tiny_images, out=out, resume="auto", **{**SMALL, "epochs": 3})  # free again
+
+
+def test_posterior_collapse_is_reported_with_remedies(tiny_images):
+    from vaekit.runs import PosteriorCollapseWarning
+
+    with pytest.warns(PosteriorCollapseWarning, match="kl-warmup-epochs"):
+        result = vaekit.train(tiny_images, **{**SMALL, "beta": 200.0, "epochs": 6, "lr": 1e-2})
+    assert result.summary["active_units"] == 0
+    healthy = vaekit.train(tiny_images, **{**SMALL, "epochs": 8, "lr": 1e-2})
+    assert healthy.summary["active_units"] >= 1
+    assert len(healthy.summary["kl_per_dim"]) == 2

@@ -132,8 +132,9 @@ def test_grad_clip_bounds_the_gradient_norm(xs, monkeypatch):
 
     def spy(params, max_norm, **kw):
         params = list(params)
-        real(params, max_norm, **kw)
+        total = real(params, max_norm, **kw)
         norms.append(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])).item())
+        return total
 
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
     make(epochs=1, grad_clip=0.01).fit(xs[0])
@@ -153,11 +154,12 @@ def test_checkpoints_keep_the_newest_and_skip_corrupt_ones(tmp_path):
 def test_a_failed_save_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
     save_checkpoint(tmp_path, {"model": {}, "step": 1}, 1)
 
-    def failing_save(obj, f):
-        f.write(b"partial")
+    import vaekit.training.checkpoint as checkpoint_module
+
+    def disk_full(fd):  # the bytes are written, the flush to disk fails
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(torch, "save", failing_save)
+    monkeypatch.setattr(checkpoint_module.os, "fsync", disk_full)
     with pytest.raises(OSError, match="No space"):
         save_checkpoint(tmp_path, {"model": {}, "step": 2}, 2)
     monkeypatch.undo()
@@ -184,3 +186,92 @@ def test_checkpoints_refuse_pickled_code(tmp_path):
     with pytest.warns(UserWarning):
         assert load_latest_checkpoint(tmp_path) is None
     assert not (tmp_path / "pwned").exists()
+
+
+def test_on_nan_skip_skips_logs_and_caps(xs):
+    bad = xs[0].clone()
+    bad[0, 0, 0, 0] = float("nan")  # row 0 poisons one batch per epoch
+    lines = []
+    trainer = make(epochs=3, on_nan="skip", max_nan_skips=5)
+    trainer.log = lines.append
+    history = trainer.fit(bad, xs[1])
+    assert trainer.nan_skips == 3
+    assert sum("skipped batch" in line for line in lines) == 3
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+    assert all(r["train_loss"] == r["train_loss"] for r in history)  # no NaN in the log
+    capped = make(epochs=3, on_nan="skip", max_nan_skips=2)
+    with pytest.raises(TrainingError, match="more than 2 non-finite batches"):
+        capped.fit(bad, xs[1])
+
+
+def test_non_finite_gradients_are_caught_even_when_the_loss_is_finite(xs):
+    trainer = make()
+    first = next(trainer.model.parameters())
+    first.register_hook(lambda grad: torch.full_like(grad, float("inf")))
+    before = first.detach().clone()
+    with pytest.raises(TrainingError, match="gradient norm became inf at step 0"):
+        trainer.fit(*xs)
+    assert torch.equal(first.detach(), before)  # the bad step never reached the weights
+
+
+def test_checkpoints_restore_the_global_rngs(tmp_path, xs):
+    import random
+
+    import numpy as np
+
+    trainer = make(tmp_path, epochs=1)
+    trainer.fit(*xs)
+    expected = (torch.rand(3), np.random.rand(3), [random.random() for _ in range(3)])
+    again = make(tmp_path, epochs=1)
+    torch.manual_seed(123), np.random.seed(123), random.seed(123)
+    assert again.resume_from(tmp_path / "ckpt")
+    got = (torch.rand(3), np.random.rand(3), [random.random() for _ in range(3)])
+    assert torch.equal(expected[0], got[0])
+    assert np.array_equal(expected[1], got[1]) and expected[2] == got[2]
+
+
+def test_a_failed_save_is_reported_and_keeps_the_last_checkpoint(tmp_path, xs, monkeypatch):
+    from vaekit.training import CheckpointError
+    import vaekit.training.trainer as trainer_module
+
+    trainer = make(tmp_path, epochs=3)
+    real = trainer_module.save_checkpoint
+    calls = {"n": 0}
+
+    def disk_full_on_second(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(28, "No space left on device")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", disk_full_on_second)
+    with pytest.raises(CheckpointError, match=r"No space left on device.*step-000000002.pt is intact"):
+        trainer.fit(*xs)
+    assert [p.name for p in checkpoint_paths(tmp_path / "ckpt")] == ["step-000000002.pt"]
+
+
+def test_file_size_limit_during_a_save_leaves_the_previous_checkpoint(tmp_path):
+    """A real write failure (RLIMIT_FSIZE), in a child process so the limit stays there."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        f"""
+        import resource, signal, torch
+        from vaekit.training.checkpoint import save_checkpoint
+        save_checkpoint({str(tmp_path)!r}, {{"model": {{}}, "w": torch.zeros(10)}}, 1)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of being killed
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+        try:
+            save_checkpoint({str(tmp_path)!r}, {{"model": {{}}, "w": torch.zeros(100_000)}}, 2)
+        except OSError as exc:
+            print("errno", exc.errno)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert "errno 27" in out.stdout, out.stderr  # EFBIG: File too large
+    assert [p.name for p in checkpoint_paths(tmp_path)] == ["step-000000001.pt"]
+    assert not list(tmp_path.glob(".tmp-*"))
+    state, _ = load_latest_checkpoint(tmp_path)
+    assert state["w"].shape == (10,)

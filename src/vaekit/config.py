@@ -24,6 +24,7 @@ FORMAT_VERSION = 1
 ARCHS = ("auto", "mlp", "conv")
 ACTIVATIONS = ("relu", "silu", "tanh", "elu", "leaky_relu")
 SPLITS = ("train", "test")
+ON_NAN = ("stop", "skip")
 
 
 @dataclass
@@ -116,9 +117,14 @@ class TrainConfig:
     """How many of the newest checkpoints to keep in ``checkpoints/``."""
     num_threads: int | None = None
     """torch intra-op threads; None leaves torch's default."""
+    on_nan: str = "stop"
+    """A NaN or infinite loss or gradient: ``stop`` with an error, or ``skip`` the batch (logged)."""
+    max_nan_skips: int = 10
+    """With ``on_nan: skip``, stop anyway after this many skipped batches."""
 
     def validate(self) -> None:
-        for name in ("epochs", "batch_size", "keep_checkpoints"):
+        _check_choice("on_nan", self.on_nan, ON_NAN)
+        for name in ("epochs", "batch_size", "keep_checkpoints", "max_nan_skips"):
             _check_positive(name, getattr(self, name))
         _check_positive("lr", self.lr)
         if not 0.0 <= self.val_fraction < 1.0:

@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from vaekit.objectives import kl_per_dim
+
 EVAL_BATCH_SIZE = 1024
 
 
@@ -57,4 +59,36 @@ def evaluate(model: nn.Module, x: Tensor | np.ndarray, *, n_samples: int = 1, se
         "loss": terms["loss"],
         "n": int(len(x)),
         "n_samples": int(n_samples),
+    }
+
+
+#: Burda et al. 2015, section 5.2: a latent dimension is active when the
+#: posterior mean moves with the data, Cov_x(E_q[z_u]) > 0.01.
+ACTIVE_UNIT_THRESHOLD = 0.01
+
+
+@torch.no_grad()
+def active_units(
+    model: nn.Module, x: Tensor | np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD, batch_size: int = EVAL_BATCH_SIZE
+) -> dict[str, object]:
+    """Active latent dimensions and the KL each one carries.
+
+    Returns ``count`` (active dimensions), ``variance`` (per dimension, of the
+    posterior mean across ``x``) and ``kl_per_dim`` (mean KL per dimension,
+    nats).
+    """
+    x = torch.as_tensor(x, dtype=torch.float32)
+    was_training = model.training
+    model.eval()
+    mus, kls = [], []
+    for start in range(0, len(x), batch_size):
+        mu, logvar = model.encode(x[start : start + batch_size])  # (B, Z)
+        mus.append(mu)
+        kls.append(kl_per_dim(mu, logvar))  # (B, Z)
+    model.train(was_training)
+    variance = torch.cat(mus).double().var(dim=0, unbiased=False)  # (Z,)
+    return {
+        "count": int((variance > threshold).sum()),
+        "variance": variance.tolist(),
+        "kl_per_dim": torch.cat(kls).double().mean(dim=0).tolist(),
     }

@@ -27,12 +27,17 @@ class LossTerms:
         return self.reconstruction + beta * self.kl
 
 
-def kl_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
-    """KL(N(mu, diag(exp(logvar))) || N(0, I)) per sample, shape (B,).
+def kl_per_dim(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, 1)) per sample and latent dimension, shape (B, Z).
 
-    Kingma & Welling 2014, appendix B: -1/2 * sum(1 + log sigma^2 - mu^2 - sigma^2).
+    Kingma & Welling 2014, appendix B: -1/2 * (1 + log sigma^2 - mu^2 - sigma^2).
     """
-    return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).sum(dim=1)
+    return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar)
+
+
+def kl_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, diag(exp(logvar))) || N(0, I)) per sample, shape (B,)."""
+    return kl_per_dim(mu, logvar).sum(dim=1)
 
 
 def kl_weight(step: int, steps_per_epoch: int, beta: float, warmup_epochs: float) -> float:

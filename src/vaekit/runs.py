@@ -9,12 +9,15 @@ byte is written.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
+import os
 import shutil
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,13 +36,14 @@ from vaekit.data import (
     validate_for_likelihood,
 )
 from vaekit.errors import ConfigError, DataError, RunDirError
-from vaekit.evaluation import evaluate
+from vaekit.evaluation import active_units, evaluate
 from vaekit.io import CONFIG_FILE, load_run_config, save_config, save_model
 from vaekit.models import build_model
 from vaekit.training import Trainer
 from vaekit.training.checkpoint import atomic_write, checkpoint_paths
 
 CHECKPOINT_DIR = "checkpoints"
+LOCK_FILE = ".lock"
 METRICS_FILE = "metrics.csv"
 SUMMARY_FILE = "summary.json"
 #: Keys that may differ when a run is resumed (to train it for longer).
@@ -64,6 +68,10 @@ DEMO_SETTINGS: dict[str, Any] = {
     "kl_warmup_epochs": 10,
     "patience": 30,
 }
+
+
+class PosteriorCollapseWarning(UserWarning):
+    """No latent dimension carries information: the decoder ignores z."""
 
 
 @dataclass
@@ -134,6 +142,7 @@ def train(
         overrides["data"] = data
     run_dir = None if out is None else Path(out)
     cfg = resolve_config(config, overrides)
+    cfg.validate()  # settings first: no data is read (or downloaded) for a bad config
     resuming = False
     if run_dir is not None:
         resuming = _check_run_dir(run_dir, resume, overwrite)
@@ -152,12 +161,18 @@ def train(
     train_idx, val_idx = split_indices(len(dataset), cfg.train.val_fraction, cfg.train.seed)
 
     # Inputs are valid: from here on the run folder may be written.
-    if run_dir is not None:
-        if overwrite and run_dir.exists() and not resuming:
-            shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(run_dir, cfg)
+    with contextlib.ExitStack() as stack:
+        if run_dir is not None:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(run_lock(run_dir))
+            if overwrite and not resuming:
+                _clear_run_dir(run_dir)
+            save_config(run_dir, cfg)
+        result = _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet)
+    return result
 
+
+def _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet) -> TrainResult:
     torch.manual_seed(cfg.train.seed)  # weight initialisation
     model = build_model(cfg.model)
     log = None if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
@@ -176,6 +191,15 @@ def train(
     seconds = time.perf_counter() - started
 
     summary = _summary(model, dataset, train_idx, val_idx, trainer, seconds)
+    if summary["active_units"] == 0:
+        message = (
+            f"posterior collapse: none of the {cfg.model.latent_dim} latent dimensions is active "
+            "(variance of the posterior mean across the data <= 0.01), so the decoder ignores z; "
+            "remedies: KL warm-up (--kl-warmup-epochs 10), a lower --beta, or free bits"
+        )
+        warnings.warn(message, PosteriorCollapseWarning, stacklevel=3)
+        if log:
+            log(f"warning: {message}")
     result = TrainResult(model=model.eval(), config=cfg, history=history, summary=summary, run_dir=run_dir)
     if run_dir is not None:
         save_model(run_dir, model, cfg)
@@ -190,6 +214,46 @@ def train(
 # --------------------------------------------------------------------------- run folder
 
 
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """Hold an exclusive lock on ``run_dir`` so two runs never write into it at once.
+
+    ``flock`` locks die with their process, so a run killed with -9 leaves no
+    stale lock behind.
+    """
+    try:
+        import fcntl  # noqa: PLC0415 - POSIX only
+    except ImportError:  # pragma: no cover - Windows: no locking
+        yield
+        return
+    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise RunDirError(
+                f"run folder {run_dir} is in use by another vaekit process (pid {owner}); "
+                "wait for it to finish or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _clear_run_dir(run_dir: Path) -> None:
+    """Remove a previous run's files (for --overwrite), keeping the lock we hold."""
+    for path in run_dir.iterdir():
+        if path.name == LOCK_FILE:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
 def _check_run_dir(run_dir: Path, resume: str | None, overwrite: bool) -> bool:
     """True when the run should resume from checkpoints in ``run_dir``."""
     if run_dir.exists() and not run_dir.is_dir():
@@ -197,7 +261,7 @@ def _check_run_dir(run_dir: Path, resume: str | None, overwrite: bool) -> bool:
     has_checkpoints = bool(checkpoint_paths(run_dir / CHECKPOINT_DIR))
     if resume == "auto" and has_checkpoints:
         return True
-    if run_dir.is_dir() and any(run_dir.iterdir()) and not overwrite:
+    if run_dir.is_dir() and any(p.name != LOCK_FILE for p in run_dir.iterdir()) and not overwrite:
         raise RunDirError(
             f"run folder {run_dir} already exists; pass --overwrite to replace it"
             + (" or --resume auto to continue it" if has_checkpoints else "")
@@ -257,6 +321,9 @@ def _summary(model, dataset, train_idx, val_idx, trainer: Trainer, seconds: floa
     }
     if len(val_idx):
         summary["val"] = evaluate(model, x[val_idx], n_samples=EVAL_SAMPLES)
+    units = active_units(model, x[val_idx if len(val_idx) else train_idx][:5000])
+    summary["active_units"] = units["count"]
+    summary["kl_per_dim"] = [round(v, 5) for v in units["kl_per_dim"]]
     return summary
 
 

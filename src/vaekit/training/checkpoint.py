@@ -8,6 +8,7 @@ uses ``torch.load(weights_only=True)``: no pickled code ever runs.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import tempfile
@@ -78,7 +79,11 @@ def save_checkpoint(folder: str | Path, state: dict[str, Any], step: int, keep: 
     """Write ``state`` as ``step-<step>.pt`` atomically and keep the ``keep`` newest."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    path = atomic_write(folder / f"step-{step:09d}.pt", lambda f: torch.save(state, f))
+    # Serialise in memory first: torch's zip writer reports a failed write as a
+    # RuntimeError, a plain file write reports it as the OSError it is.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    path = atomic_write(folder / f"step-{step:09d}.pt", lambda f: f.write(buffer.getbuffer()))
     for old in checkpoint_paths(folder)[:-keep]:
         old.unlink(missing_ok=True)
     return path

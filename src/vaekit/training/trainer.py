@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import copy
 import math
+import random
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -31,6 +33,10 @@ TERMS = ("loss", "reconstruction", "kl")
 
 class TrainingError(VaekitError):
     """Training cannot go on (e.g. the loss became NaN or infinite)."""
+
+
+class CheckpointError(TrainingError):
+    """A checkpoint could not be written (disk full, file too large, permissions)."""
 
 
 class Trainer:
@@ -79,13 +85,14 @@ class Trainer:
         self.epoch = 0  # completed epochs
         self.step = 0  # optimiser steps taken
         self.batch_in_epoch = 0
-        self.epoch_sums = torch.zeros(len(TERMS), dtype=torch.float64)
+        self.epoch_sums = torch.zeros(len(TERMS) + 1, dtype=torch.float64)  # + rows seen
         self.history: list[dict[str, float]] = []
         self.best_val = math.inf
         self.best_epoch = 0
         self.bad_epochs = 0
         self.best_state: dict[str, Tensor] | None = None
         self.stopped_early = False
+        self.nan_skips = 0
         self.last_checkpoint: Path | None = None
         self._bar = None
 
@@ -107,6 +114,8 @@ class Trainer:
             "bad_epochs": self.bad_epochs,
             "best_state": self.best_state,
             "stopped_early": self.stopped_early,
+            "nan_skips": self.nan_skips,
+            "global_rng": _global_rng_state(),
             **self.extra_state,
         }
 
@@ -124,6 +133,9 @@ class Trainer:
         self.bad_epochs = int(state["bad_epochs"])
         self.best_state = state["best_state"]
         self.stopped_early = bool(state["stopped_early"])
+        self.nan_skips = int(state.get("nan_skips", 0))
+        if "global_rng" in state:
+            _set_global_rng_state(state["global_rng"])
 
     def resume_from(self, folder: str | Path) -> bool:
         """Load the newest readable checkpoint in ``folder``; False if there is none."""
@@ -135,11 +147,19 @@ class Trainer:
         return True
 
     def save(self) -> Path | None:
+        """Checkpoint now; a failed write leaves the previous checkpoint as it was."""
         if self.checkpoint_dir is None:
             return None
-        self.last_checkpoint = save_checkpoint(
-            self.checkpoint_dir, self.state_dict(), self.step, keep=self.config.keep_checkpoints
-        )
+        try:
+            self.last_checkpoint = save_checkpoint(
+                self.checkpoint_dir, self.state_dict(), self.step, keep=self.config.keep_checkpoints
+            )
+        except OSError as exc:
+            kept = f"the previous checkpoint {self.last_checkpoint} is intact" if self.last_checkpoint else "no earlier checkpoint"
+            raise CheckpointError(
+                f"cannot write a checkpoint at step {self.step} in {self.checkpoint_dir} "
+                f"({exc.strerror or exc}); {kept}; free space and continue with --resume auto"
+            ) from exc
         return self.last_checkpoint
 
     # ------------------------------------------------------------------ loop
@@ -168,7 +188,7 @@ class Trainer:
                         bar.update(1)
                     if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and b + 1 < steps_per_epoch:
                         self.save()
-                self._end_epoch(n, val_x if has_val else None, steps_per_epoch, time.perf_counter() - started)
+                self._end_epoch(val_x if has_val else None, steps_per_epoch, time.perf_counter() - started)
                 if bar is not None:
                     bar.set_postfix_str(self._summary(self.history[-1]), refresh=False)
         finally:
@@ -192,29 +212,47 @@ class Trainer:
         terms = self.model.loss_terms(xb, self.generator)
         per_sample = terms.loss(beta)  # (B,)
         loss = per_sample.mean()  # the one reduction
-        if not torch.isfinite(loss):
-            self._diverged(loss, terms)
         self.optimizer.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            return self._non_finite("loss", loss, terms)
         loss.backward()
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
         if cfg.grad_clip is not None:
-            nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip, foreach=True)
+            norm = nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip, foreach=True)
+        else:
+            norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        if not torch.isfinite(norm):
+            return self._non_finite("gradient norm", norm, terms)
         self.optimizer.step()
         self.step += 1
         with torch.no_grad():
+            rows = torch.tensor(float(len(xb)), dtype=per_sample.dtype, device=per_sample.device)
             self.epoch_sums += torch.stack(
-                [per_sample.sum(), terms.reconstruction.sum(), terms.kl.sum()]
+                [per_sample.sum(), terms.reconstruction.sum(), terms.kl.sum(), rows]
             ).to(self.epoch_sums)
 
-    def _diverged(self, loss: Tensor, terms) -> None:
+    def _non_finite(self, what: str, value: Tensor, terms) -> None:
+        """Stop with the step, the loss terms and the last good checkpoint, or skip the batch."""
+        detail = (
+            f"{what} became {value.item()} at step {self.step} (epoch {self.epoch + 1}): "
+            f"reconstruction {terms.reconstruction.mean().item():.4g}, kl {terms.kl.mean().item():.4g}"
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.config.on_nan == "skip" and self.nan_skips < self.config.max_nan_skips:
+            self.nan_skips += 1
+            if self.log is not None:
+                self.log(f"skipped batch {self.nan_skips}/{self.config.max_nan_skips}: {detail}")
+            return
         where = f"last good checkpoint: {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint yet"
+        if self.config.on_nan == "skip":
+            detail = f"more than {self.config.max_nan_skips} non-finite batches; last: {detail}"
         raise TrainingError(
-            f"loss became {loss.item()} at step {self.step} (epoch {self.epoch + 1}): "
-            f"reconstruction {terms.reconstruction.mean().item():.4g}, kl {terms.kl.mean().item():.4g}; "
-            f"{where}; try a lower --lr or --grad-clip"
+            f"{detail}; {where}; try a lower --lr, --grad-clip, or --on-nan skip"
         )
 
-    def _end_epoch(self, n: int, val_x: Tensor | None, steps_per_epoch: int, seconds: float) -> None:
-        means = (self.epoch_sums / n).tolist()
+    def _end_epoch(self, val_x: Tensor | None, steps_per_epoch: int, seconds: float) -> None:
+        sums = self.epoch_sums.tolist()
+        means = [total / max(sums[-1], 1.0) for total in sums[:-1]]  # skipped batches excluded
         row: dict[str, float] = {
             "epoch": self.epoch + 1,
             "step": self.step,
@@ -267,3 +305,29 @@ class Trainer:
         if "val_loss" in row:
             parts.append(f"val loss {row['val_loss']:.4f} (rec {row['val_reconstruction']:.4f}, kl {row['val_kl']:.4f})")
         return "  ".join(parts)
+
+
+def _global_rng_state() -> dict[str, Any]:
+    """Global RNGs (torch, NumPy, Python) as tensors and ints, loadable with weights_only=True.
+
+    vaekit's own randomness uses explicit generators; these are saved so that
+    user code relying on the global RNGs also continues exactly.
+    """
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    version, py_state, gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": torch.from_numpy(keys.astype(np.int64)),
+        "numpy_pos": int(pos),
+        "numpy_gauss": [int(has_gauss), float(cached)],
+        "python": torch.tensor(py_state, dtype=torch.int64),
+        "python_version": int(version),
+        "python_gauss": gauss,
+    }
+
+
+def _set_global_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    has_gauss, cached = state["numpy_gauss"]
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], has_gauss, cached))
+    random.setstate((state["python_version"], tuple(state["python"].tolist()), state["python_gauss"]))
