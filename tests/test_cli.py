@@ -96,7 +96,11 @@ def test_reconstruct_encode_evaluate(trained, capsys):
     assert report["n"] == 40
     assert report["elbo"] == pytest.approx(-(report["reconstruction"] + report["kl"]))
     code, out, _ = run(capsys, "evaluate", run_dir, "--data", data)
-    assert code == 0 and "elbo" in out
+    assert code == 0 and "elbo" in out and "active_units" in out
+    code, out, _ = run(capsys, "evaluate", run_dir, "--data", data, "--iw-samples", 50, "--json")
+    report = json.loads(out)
+    assert {"iw_nll", "bits_per_dim", "elbo", "kl", "reconstruction", "active_units"} <= set(report)
+    assert report["iw_nll"] <= -report["elbo"] + 1.0  # tighter than the ELBO, up to noise
 
 
 def test_yaml_config_and_flags_override_it(tmp_path, tiny_npz, capsys):

@@ -131,21 +131,32 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from vaekit.evaluation import evaluate  # noqa: PLC0415
+    from vaekit.evaluation import active_units, evaluate, evaluate_likelihood  # noqa: PLC0415
     from vaekit.io import load  # noqa: PLC0415
     from vaekit.runs import load_data_for  # noqa: PLC0415
 
     if args.samples <= 0:
         raise DataError(f"--samples must be positive, got {args.samples}")
+    if args.iw_samples < 0:
+        raise DataError(f"--iw-samples must be >= 0, got {args.iw_samples}")
     model = load(args.run_dir)
     data = load_data_for(args.run_dir, args.data, split=args.split, label_column=args.label_column)
     report = {"data": args.data, "split": args.split, **evaluate(model, data.x, n_samples=args.samples, seed=args.seed)}
+    if args.iw_samples:
+        report.update(evaluate_likelihood(model, data.x, k=args.iw_samples, seed=args.seed))
+    else:
+        report["active_units"] = active_units(model, data.x)["count"]
     if args.json:
         print(json.dumps(report))
-    else:
-        print(f"{args.data} ({report['n']} samples, {args.samples} posterior draws each)")
-        for key in ("elbo", "reconstruction", "kl", "loss"):
-            print(f"  {key:<15} {report[key]:.4f} nats/sample")
+        return 0
+    print(f"{args.data} ({report['n']} samples, {args.samples} posterior draws each)")
+    for key in ("elbo", "reconstruction", "kl", "loss", "iw_nll"):
+        if key in report:
+            label = f"iw_nll (K={args.iw_samples})" if key == "iw_nll" else key
+            print(f"  {label:<18} {report[key]:.4f} nats/sample")
+    if "bits_per_dim" in report:
+        print(f"  {'bits_per_dim':<18} {report['bits_per_dim']:.4f}")
+    print(f"  {'active_units':<18} {report['active_units']} of {model.latent_dim}")
     return 0
 
 
@@ -292,7 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("evaluate", cmd_evaluate, "ELBO, reconstruction and KL per sample, averaged over the data")
     p.add_argument("run_dir", metavar="RUN_DIR")
     _add_data_flags(p)
-    p.add_argument("--samples", type=int, default=1, help="posterior draws per row (default: 1)")
+    p.add_argument("--samples", type=int, default=1, help="posterior draws per row for the ELBO (default: 1)")
+    p.add_argument(
+        "--iw-samples", type=int, default=0, metavar="K",
+        help="also estimate log p(x) with K importance samples (Burda et al. 2015; 1000 is usual; default: off)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the posterior draws (default: 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
