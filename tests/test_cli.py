@@ -50,7 +50,7 @@ def test_train_writes_the_whole_run_folder(trained):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model"]["latent_dim"] == 2 and config["model"]["input_shape"] == [1, 8, 8]
     rows = (run_dir / "metrics.csv").read_text().splitlines()
-    assert rows[0].startswith("epoch,step,beta,train_loss") and "val_loss" in rows[0]
+    assert rows[0].startswith("epoch,step,beta,lr,train_loss") and "val_loss" in rows[0]
     assert len(rows) == 1 + 3
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["epochs_trained"] == 3 and summary["val"]["elbo"] < 0

@@ -13,7 +13,7 @@ CASES = [
     (model, likelihood, arch)
     for model in sorted(MODELS)
     for likelihood in ("bernoulli", "gaussian", "gaussian-learned")
-    for arch in ("mlp", "conv")
+    for arch in ("mlp", "conv", "resnet")
 ]
 
 
@@ -99,3 +99,22 @@ def test_kl_warmup_is_linear_per_step():
     assert kl_weight(10, 10, beta=2.0, warmup_epochs=2) == pytest.approx(1.0)
     assert kl_weight(25, 10, beta=2.0, warmup_epochs=2) == 2.0
     assert kl_weight(0, 10, beta=2.0, warmup_epochs=0) == 2.0
+
+
+def test_cyclical_kl_rises_in_each_cycle():
+    kw = dict(steps_per_epoch=10, beta=1.0, cycles=2, cycle_ratio=0.5, total_epochs=4)  # cycles of 20 steps
+    weights = [kl_weight(s, kw["steps_per_epoch"], kw["beta"], cycles=2, cycle_ratio=0.5, total_epochs=4) for s in range(40)]
+    assert weights[0] == 0.0 and weights[5] == pytest.approx(0.5) and weights[10] == 1.0 and weights[19] == 1.0
+    assert weights[20] == 0.0 and weights[25] == pytest.approx(0.5)
+
+
+def test_free_bits_match_the_batch_formula_and_stop_gradients_below_the_floor():
+    from vaekit.objectives import LossTerms
+
+    kl = torch.tensor([[0.1, 2.0], [0.3, 4.0]], requires_grad=True)  # dim 0 batch mean 0.2, dim 1 3.0
+    terms = LossTerms(reconstruction=torch.zeros(2), kl=kl.sum(1), kl_per_dim=kl)
+    loss = terms.loss(beta=1.0, free_bits=0.5)
+    assert loss.mean().item() == pytest.approx(max(0.5, 0.2) + max(0.5, 3.0))
+    loss.mean().backward()
+    assert kl.grad[:, 0].abs().sum() == 0 and (kl.grad[:, 1] > 0).all()
+    assert terms.loss(beta=1.0).mean().item() == pytest.approx(kl.sum(1).mean().item())

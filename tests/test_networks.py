@@ -7,10 +7,11 @@ from vaekit.networks import build_networks, conv_plan
 IMAGE_SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (1, 64, 64), (3, 13, 17), (1, 7, 5), (2, 1, 9)]
 
 
+@pytest.mark.parametrize("arch", ["conv", "resnet"])
 @pytest.mark.parametrize("shape", IMAGE_SHAPES)
 @pytest.mark.parametrize("channels", [(8,), (8, 16, 16)])
-def test_conv_decoder_output_matches_input_shape_exactly(shape, channels):
-    cfg = ModelConfig(arch="conv", input_shape=shape, latent_dim=3, conv_channels=channels)
+def test_conv_decoder_output_matches_input_shape_exactly(shape, channels, arch):
+    cfg = ModelConfig(arch=arch, input_shape=shape, latent_dim=3, conv_channels=channels)
     enc, dec = build_networks(cfg)
     x = torch.rand(2, *shape)
     assert enc(x).shape == (2, 6)
@@ -36,3 +37,14 @@ def test_conv_plan_halves_until_the_sides_are_small():
 def test_auto_arch_follows_the_data_rank():
     assert ModelConfig(input_shape=(1, 8, 8)).resolved_arch() == "conv"
     assert ModelConfig(input_shape=(10,)).resolved_arch() == "mlp"
+
+
+def test_resnet_adds_residual_blocks_on_both_sides():
+    from vaekit.networks import ResidualBlock
+
+    cfg = ModelConfig(arch="resnet", input_shape=(1, 8, 8), latent_dim=2, conv_channels=(4, 8))
+    enc, dec = build_networks(cfg)
+    assert sum(isinstance(m, ResidualBlock) for m in enc.modules()) == 2
+    assert sum(isinstance(m, ResidualBlock) for m in dec.modules()) == 2
+    plain = build_networks(ModelConfig(arch="conv", input_shape=(1, 8, 8), latent_dim=2, conv_channels=(4, 8)))[0]
+    assert not any(isinstance(m, ResidualBlock) for m in plain.modules())

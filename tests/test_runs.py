@@ -90,3 +90,16 @@ def test_posterior_collapse_is_reported_with_remedies(tiny_images):
     healthy = vaekit.train(tiny_images, **{**SMALL, "epochs": 8, "lr": 1e-2})
     assert healthy.summary["active_units"] >= 1
     assert len(healthy.summary["kl_per_dim"]) == 2
+
+
+def test_presets_sit_under_config_and_arguments():
+    from vaekit.presets import PRESETS
+    from vaekit.runs import resolve_config
+
+    for name in PRESETS:  # every preset is a valid config
+        resolve_config(preset_name=name).validate()
+    cfg = resolve_config({"latent_dim": 7}, {"epochs": 3}, preset_name="mnist-burda")
+    assert cfg.model.hidden_dims == (200, 200) and cfg.model.activation == "tanh"
+    assert cfg.model.latent_dim == 7 and cfg.train.epochs == 3
+    with pytest.raises(ConfigError, match="unknown preset 'mnist-huge'"):
+        resolve_config(preset_name="mnist-huge")

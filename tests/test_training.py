@@ -275,3 +275,46 @@ def test_file_size_limit_during_a_save_leaves_the_previous_checkpoint(tmp_path):
     assert not list(tmp_path.glob(".tmp-*"))
     state, _ = load_latest_checkpoint(tmp_path)
     assert state["w"].shape == (10,)
+
+
+@pytest.mark.parametrize("schedule, check", [
+    ("cosine", lambda lrs: lrs[0] == pytest.approx(1e-2) and lrs[-1] < lrs[1] < lrs[0]),
+    ("step", lambda lrs: lrs == pytest.approx([1e-2, 1e-2, 5e-3, 5e-3])),
+])
+def test_learning_rate_schedules(xs, schedule, check):
+    trainer = make(epochs=4, lr=1e-2, lr_schedule=schedule, lr_step_epochs=2, lr_gamma=0.5)
+    history = trainer.fit(*xs)
+    assert check([r["lr"] for r in history])
+
+
+def test_plateau_schedule_decays_when_validation_stalls(xs):
+    trainer = make(epochs=12, lr=0.05, lr_schedule="plateau", lr_patience=1, lr_gamma=0.1)
+    history = trainer.fit(*xs)
+    assert history[-1]["lr"] < 0.05
+
+
+def test_resume_is_exact_with_a_scheduler_and_cyclical_kl(tmp_path, xs):
+    kw = dict(epochs=4, lr_schedule="cosine", kl_cycles=2)
+    reference = make(**kw)
+    reference.fit(*xs)
+    first = make(tmp_path, **{**kw, "epochs": 4})
+    first._train_step = _dies_after(first._train_step, 5)
+    with pytest.raises(KeyboardInterrupt):
+        first.fit(*xs)
+    resumed = make(tmp_path, **kw)
+    assert resumed.resume_from(tmp_path / "ckpt")
+    resumed.fit(*xs)
+    assert_same_weights(weights(reference), weights(resumed))
+    assert [r["lr"] for r in resumed.history] == [r["lr"] for r in reference.history]
+
+
+def _dies_after(step, n):
+    calls = {"n": 0}
+
+    def wrapped(*args):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+        return step(*args)
+
+    return wrapped

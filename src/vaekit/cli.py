@@ -34,12 +34,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from vaekit.runs import DEMO_SETTINGS, train  # noqa: PLC0415
+    from vaekit.runs import train  # noqa: PLC0415
 
-    settings = dict(DEMO_SETTINGS)
-    if args.epochs is not None:
-        settings["epochs"] = args.epochs
-    result = train(out=args.out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet, **settings)
+    extra = {} if args.epochs is None else {"epochs": args.epochs}
+    result = train(
+        preset="digits", out=args.out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet, **extra
+    )
     _report_run(result, args.quiet)
     return 0
 
@@ -50,6 +50,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = {key: getattr(args, key) for key in _config_keys() if getattr(args, key, None) is not None}
     result = train(
         out=args.out,
+        preset=args.preset,
         config=args.config,
         resume=args.resume,
         overwrite=args.overwrite,
@@ -279,6 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("train", cmd_train, "train a model and write its run folder")
     p.add_argument("--out", required=True, help="run folder to create")
     p.add_argument("--config", default=None, help="YAML or JSON file with config keys (flags override it)")
+    p.add_argument(
+        "--preset", default=None,
+        help="named settings applied under --config and flags: digits, mnist-mlp, mnist-burda, mnist-conv",
+    )
     _add_run_flags(p)
     _add_config_flags(p)
 
@@ -327,6 +332,16 @@ def _add_output_flags(p: argparse.ArgumentParser, kinds: str) -> None:
         p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
 
 
+def _one_line_warnings() -> None:
+    """Show vaekit's warnings as ``warning: ...`` lines, without source paths."""
+    import warnings  # noqa: PLC0415
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"warning: {message}", file=file or sys.stderr)
+
+    warnings.showwarning = show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -336,6 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    _one_line_warnings()
     try:
         return args.func(args)
     except VaekitError as exc:

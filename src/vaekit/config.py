@@ -21,10 +21,11 @@ from vaekit.errors import ConfigError
 #: Bumped when config.json or the weight names change incompatibly.
 FORMAT_VERSION = 1
 
-ARCHS = ("auto", "mlp", "conv")
+ARCHS = ("auto", "mlp", "conv", "resnet")
 ACTIVATIONS = ("relu", "silu", "tanh", "elu", "leaky_relu")
 SPLITS = ("train", "test")
 ON_NAN = ("stop", "skip")
+LR_SCHEDULES = ("constant", "cosine", "step", "plateau")
 
 
 @dataclass
@@ -34,7 +35,7 @@ class ModelConfig:
     model: str = "vae"
     """Model family from the registry (``vaekit.models.MODELS``)."""
     arch: str = "auto"
-    """``mlp``, ``conv``, or ``auto``: conv for images (C, H, W), mlp for vectors."""
+    """``mlp``, ``conv``, ``resnet`` (residual conv), or ``auto``: conv for images (C, H, W), mlp for vectors."""
     latent_dim: int = 16
     """Number of latent dimensions; small enough to compress, large enough to reconstruct."""
     hidden_dims: tuple[int, ...] = (512, 256)
@@ -49,6 +50,8 @@ class ModelConfig:
     """Standard deviation of the fixed-variance ``gaussian`` likelihood (unit variance by default)."""
     beta: float = 1.0
     """Weight of KL(q(z|x) || p(z)); 1 is the ELBO (Kingma & Welling 2014), > 1 is beta-VAE."""
+    free_bits: float = 0.0
+    """Nats per latent dimension below which the KL is not pushed down (Kingma et al. 2016); 0 = off."""
     input_shape: tuple[int, ...] | None = None
     """Shape of one sample, (D,) or (C, H, W); filled in from the data."""
 
@@ -63,8 +66,9 @@ class ModelConfig:
         _check_choice("likelihood", self.likelihood, tuple(LIKELIHOODS))
         _check_positive("latent_dim", self.latent_dim)
         _check_positive("obs_std", self.obs_std)
-        if self.beta < 0:
-            raise ConfigError(f"beta must be >= 0, got {self.beta}")
+        for name in ("beta", "free_bits"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"invalid value for '{name}': {getattr(self, name)!r} (must be >= 0)")
         for name in ("hidden_dims", "conv_channels"):
             sizes = getattr(self, name)
             if not sizes or any(s <= 0 for s in sizes):
@@ -72,9 +76,9 @@ class ModelConfig:
         if self.input_shape is not None:
             if len(self.input_shape) not in (1, 3) or any(s <= 0 for s in self.input_shape):
                 raise ConfigError(f"input_shape must be (D,) or (C, H, W), got {self.input_shape}")
-            if self.arch == "conv" and len(self.input_shape) != 3:
+            if self.arch in ("conv", "resnet") and len(self.input_shape) != 3:
                 raise ConfigError(
-                    f"arch 'conv' needs images (C, H, W) but the data has shape {self.input_shape}; "
+                    f"arch '{self.arch}' needs images (C, H, W) but the data has shape {self.input_shape}; "
                     "use --arch mlp"
                 )
 
@@ -103,6 +107,20 @@ class TrainConfig:
     """Share of the rows held out for validation (0 disables validation and early stopping)."""
     kl_warmup_epochs: float = 0.0
     """Epochs over which the KL weight rises linearly from 0 to beta (Bowman et al. 2016); 0 = off."""
+    kl_cycles: int = 0
+    """Cyclical KL annealing (Fu et al. 2019): this many cycles over training, each rising 0 -> beta; 0 = off."""
+    kl_cycle_ratio: float = 0.5
+    """Share of each KL cycle spent rising; the rest holds beta."""
+    lr_schedule: str = "constant"
+    """Learning-rate schedule per epoch: constant, cosine (to lr_min), step (x lr_gamma every lr_step_epochs), plateau."""
+    lr_min: float = 0.0
+    """Final learning rate of the cosine schedule, and the floor of plateau."""
+    lr_gamma: float = 0.5
+    """Factor of the step and plateau schedules."""
+    lr_step_epochs: int = 30
+    """Epochs between decays of the step schedule."""
+    lr_patience: int = 5
+    """Epochs without a better validation loss before plateau decays the rate."""
     grad_clip: float | None = None
     """Clip the global gradient norm to this value; None = no clipping."""
     patience: int | None = None
@@ -124,12 +142,21 @@ class TrainConfig:
 
     def validate(self) -> None:
         _check_choice("on_nan", self.on_nan, ON_NAN)
+        _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        for name in ("lr_step_epochs", "lr_patience"):
+            _check_positive(name, getattr(self, name))
+        if not 0.0 < self.lr_gamma <= 1.0:
+            raise ConfigError(f"invalid value for 'lr_gamma': {self.lr_gamma!r} (must be in (0, 1])")
+        if not 0.0 < self.kl_cycle_ratio <= 1.0:
+            raise ConfigError(f"invalid value for 'kl_cycle_ratio': {self.kl_cycle_ratio!r} (must be in (0, 1])")
+        if self.kl_cycles and self.kl_warmup_epochs:
+            raise ConfigError("kl_cycles and kl_warmup_epochs are two KL schedules; set only one of them")
         for name in ("epochs", "batch_size", "keep_checkpoints", "max_nan_skips"):
             _check_positive(name, getattr(self, name))
         _check_positive("lr", self.lr)
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        for name in ("weight_decay", "kl_warmup_epochs", "checkpoint_every"):
+        for name in ("weight_decay", "kl_warmup_epochs", "checkpoint_every", "kl_cycles", "lr_min"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("grad_clip", "patience", "num_threads"):

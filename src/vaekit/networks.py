@@ -77,10 +77,29 @@ def conv_plan(height: int, width: int, n_levels: int) -> tuple[list[tuple[int, i
     return sizes, strided
 
 
-class ConvEncoder(nn.Module):
-    """Images (B, C, H, W) -> (B, 2 * latent_dim) through strided 3x3 convolutions."""
+class ResidualBlock(nn.Module):
+    """x + conv(act(conv(act(x)))): two 3x3 convolutions around an identity path (He et al. 2016)."""
 
-    def __init__(self, input_shape: tuple[int, ...], latent_dim: int, channels, activation: str):
+    def __init__(self, channels: int, activation: str):
+        super().__init__()
+        self.body = nn.Sequential(
+            ACTIVATIONS[activation](),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            ACTIVATIONS[activation](),
+            nn.Conv2d(channels, channels, 3, padding=1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class ConvEncoder(nn.Module):
+    """Images (B, C, H, W) -> (B, 2 * latent_dim) through strided 3x3 convolutions.
+
+    With ``residual`` each level is followed by a :class:`ResidualBlock`.
+    """
+
+    def __init__(self, input_shape: tuple[int, ...], latent_dim: int, channels, activation: str, residual: bool = False):
         super().__init__()
         c, h, w = input_shape
         sizes, strided = conv_plan(h, w, len(channels))
@@ -88,6 +107,8 @@ class ConvEncoder(nn.Module):
         c_in = c
         for c_out, down in zip(channels, strided):
             layers += [nn.Conv2d(c_in, c_out, 3, stride=2 if down else 1, padding=1), ACTIVATIONS[activation]()]
+            if residual:
+                layers.append(ResidualBlock(c_out, activation))
             c_in = c_out
         hl, wl = sizes[-1]
         self.features = nn.Sequential(*layers)
@@ -98,9 +119,12 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """z (B, latent_dim) -> (B, C, H, W) likelihood parameters, exactly the input's shape."""
+    """z (B, latent_dim) -> (B, C, H, W) likelihood parameters, exactly the input's shape.
 
-    def __init__(self, input_shape: tuple[int, ...], latent_dim: int, channels, activation: str):
+    With ``residual`` each level is preceded by a :class:`ResidualBlock`.
+    """
+
+    def __init__(self, input_shape: tuple[int, ...], latent_dim: int, channels, activation: str, residual: bool = False):
         super().__init__()
         c, h, w = input_shape
         sizes, strided = conv_plan(h, w, len(channels))
@@ -114,6 +138,8 @@ class ConvDecoder(nn.Module):
         # Walk the encoder's levels backwards: level i maps sizes[i + 1] -> sizes[i].
         for i in reversed(range(len(channels))):
             c_in, c_out = channels[i], channels[max(i - 1, 0)]
+            if residual:
+                layers.append(ResidualBlock(c_in, activation))
             if strided[i]:
                 th, tw = sizes[i]
                 # ConvTranspose2d(k=3, s=2, p=1) gives 2s - 1 + output_padding: pad 1 for even targets.
@@ -132,8 +158,9 @@ class ConvDecoder(nn.Module):
 def build_networks(config: ModelConfig) -> tuple[nn.Module, nn.Module]:
     """Encoder and decoder for ``config`` (its ``input_shape`` must be set)."""
     shape = tuple(config.input_shape)
-    if config.resolved_arch() == "conv":
-        args = (shape, config.latent_dim, tuple(config.conv_channels), config.activation)
+    arch = config.resolved_arch()
+    if arch in ("conv", "resnet"):
+        args = (shape, config.latent_dim, tuple(config.conv_channels), config.activation, arch == "resnet")
         return ConvEncoder(*args), ConvDecoder(*args)
     args = (shape, config.latent_dim, tuple(config.hidden_dims), config.activation)
     return MLPEncoder(*args), MLPDecoder(*args)

@@ -21,10 +21,21 @@ class LossTerms:
     """-log p(x|z) for one posterior sample z."""
     kl: Tensor
     """KL(q(z|x) || p(z)) in closed form."""
+    kl_per_dim: Tensor | None = None
+    """The KL split over latent dimensions, (B, Z); needed for free bits."""
 
-    def loss(self, beta: float | Tensor) -> Tensor:
-        """The per-sample training loss -log p(x|z) + beta * KL (shape (B,))."""
-        return self.reconstruction + beta * self.kl
+    def loss(self, beta: float | Tensor, free_bits: float = 0.0) -> Tensor:
+        """The per-sample training loss -log p(x|z) + beta * KL (shape (B,)).
+
+        With ``free_bits`` = lambda > 0 the KL term is sum_j max(lambda, KL_j)
+        with KL_j averaged over the batch (Kingma et al. 2016, eq. 15): a
+        dimension whose batch KL is below lambda contributes the constant
+        lambda, so nothing pushes it further towards the prior.
+        """
+        kl = self.kl
+        if free_bits > 0 and self.kl_per_dim is not None:
+            kl = free_bits_kl(self.kl_per_dim, free_bits)
+        return self.reconstruction + beta * kl
 
 
 def kl_per_dim(mu: Tensor, logvar: Tensor) -> Tensor:
@@ -40,12 +51,34 @@ def kl_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
     return kl_per_dim(mu, logvar).sum(dim=1)
 
 
-def kl_weight(step: int, steps_per_epoch: int, beta: float, warmup_epochs: float) -> float:
-    """Linear KL warm-up (Bowman et al. 2016): the weight rises from 0 to ``beta``.
+def free_bits_kl(kl_per_dim: Tensor, free_bits: float) -> Tensor:
+    """Per-sample KL with free bits, shape (B,); its batch mean is sum_j max(lambda, mean_i KL_ij)."""
+    active = kl_per_dim.detach().mean(dim=0) >= free_bits  # (Z,) dimensions above the floor
+    return torch.where(active, kl_per_dim, torch.full_like(kl_per_dim, free_bits)).sum(dim=1)
 
-    The weight is computed per optimiser step, so it rises smoothly inside an
-    epoch rather than in epoch-sized jumps.
+
+def kl_weight(
+    step: int,
+    steps_per_epoch: int,
+    beta: float,
+    warmup_epochs: float = 0.0,
+    *,
+    cycles: int = 0,
+    cycle_ratio: float = 0.5,
+    total_epochs: int = 1,
+) -> float:
+    """The KL weight at optimiser ``step``: constant, linear warm-up, or cyclical.
+
+    Linear warm-up (Bowman et al. 2016) rises from 0 to ``beta`` over
+    ``warmup_epochs``. Cyclical annealing (Fu et al. 2019, eq. 5) repeats that
+    rise ``cycles`` times over ``total_epochs``: in each cycle the weight rises
+    over the first ``cycle_ratio`` of it, then holds ``beta``. The weight is a
+    pure function of the step, computed per step, so it needs no saved state.
     """
+    if cycles > 0:
+        period = total_epochs * steps_per_epoch / cycles
+        position = (step % period) / period  # in [0, 1)
+        return beta * min(1.0, position / cycle_ratio)
     if warmup_epochs <= 0:
         return beta
     progress = step / (warmup_epochs * steps_per_epoch)

@@ -39,6 +39,7 @@ from vaekit.errors import ConfigError, DataError, RunDirError
 from vaekit.evaluation import active_units, evaluate
 from vaekit.io import CONFIG_FILE, load_run_config, save_config, save_model
 from vaekit.models import build_model
+from vaekit.presets import preset as preset_settings
 from vaekit.training import Trainer
 from vaekit.training.checkpoint import atomic_write, checkpoint_paths
 
@@ -51,24 +52,6 @@ RESUMABLE_CHANGES = {"epochs", "patience", "num_threads", "checkpoint_every", "k
 EVAL_SAMPLES = 10  # posterior draws per row in summary.json: steadier than one
 N_PICTURE_SAMPLES = 64
 N_RECONSTRUCTIONS = 32
-
-#: The settings of ``vaekit demo``: a small conv VAE that trains on the
-#: 1,797 digits in under a minute on two cores. The learned-variance Gaussian
-#: uses ~15 nats of latent information here against ~4 for a Bernoulli on
-#: these grey-level pixels, and its samples look like digits.
-DEMO_SETTINGS: dict[str, Any] = {
-    "data": "digits",
-    "arch": "conv",
-    "likelihood": "gaussian-learned",
-    "latent_dim": 8,
-    "conv_channels": (32, 64),
-    "epochs": 150,
-    "batch_size": 64,
-    "lr": 2e-3,
-    "kl_warmup_epochs": 10,
-    "patience": 30,
-}
-
 
 class PosteriorCollapseWarning(UserWarning):
     """No latent dimension carries information: the decoder ignores z."""
@@ -86,17 +69,22 @@ class TrainResult:
 
 
 def resolve_config(
-    config: RunConfig | dict | str | Path | None = None, overrides: dict[str, Any] | None = None
+    config: RunConfig | dict | str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    preset_name: str | None = None,
 ) -> RunConfig:
-    """A RunConfig from a config object, mapping or YAML/JSON file, then ``overrides`` on top."""
+    """Defaults, then a preset, then a config object / mapping / YAML file, then ``overrides``."""
+    base = RunConfig()
+    if preset_name is not None:
+        base = base.updated(preset_settings(preset_name), source=f"preset {preset_name}")
     if isinstance(config, RunConfig):
         resolved = config
     elif isinstance(config, dict):
-        resolved = RunConfig.from_dict(config)
+        resolved = base.updated(config)
     elif config is not None:
-        resolved = RunConfig.from_dict(load_config_file(config), source=str(config))
+        resolved = base.updated(load_config_file(config), source=str(config))
     else:
-        resolved = RunConfig()
+        resolved = base
     return resolved.updated({k: v for k, v in (overrides or {}).items() if v is not None}, source="arguments")
 
 
@@ -105,6 +93,7 @@ def train(
     out: str | Path | None = None,
     *,
     config: RunConfig | dict | str | Path | None = None,
+    preset: str | None = None,
     resume: str | None = None,
     overwrite: bool = False,
     quiet: bool = False,
@@ -122,6 +111,9 @@ def train(
         Run folder to write; ``None`` trains in memory only.
     config:
         A :class:`RunConfig`, a mapping, or a YAML/JSON file with the same keys.
+    preset:
+        Named settings from ``vaekit.presets.PRESETS`` (e.g. ``"mnist-mlp"``),
+        applied under ``config`` and ``overrides``.
     resume:
         ``"auto"``: continue from the newest checkpoint in ``out`` if there is one.
     overwrite:
@@ -141,13 +133,14 @@ def train(
     if isinstance(data, str):
         overrides["data"] = data
     run_dir = None if out is None else Path(out)
-    cfg = resolve_config(config, overrides)
+    cfg = resolve_config(config, overrides, preset)
     cfg.validate()  # settings first: no data is read (or downloaded) for a bad config
     resuming = False
     if run_dir is not None:
         resuming = _check_run_dir(run_dir, resume, overwrite)
         if resuming:
-            cfg = _resume_config(run_dir, cfg, set(overrides) | _keys_of(config))
+            given = set(overrides) | _keys_of(config) | set(preset_settings(preset) if preset else {})
+            cfg = _resume_config(run_dir, cfg, given)
 
     dataset = _as_dataset(data, cfg)
     validate_for_likelihood(dataset, cfg.model.likelihood)
@@ -198,8 +191,6 @@ def _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet) -> T
             "remedies: KL warm-up (--kl-warmup-epochs 10), a lower --beta, or free bits"
         )
         warnings.warn(message, PosteriorCollapseWarning, stacklevel=3)
-        if log:
-            log(f"warning: {message}")
     result = TrainResult(model=model.eval(), config=cfg, history=history, summary=summary, run_dir=run_dir)
     if run_dir is not None:
         save_model(run_dir, model, cfg)

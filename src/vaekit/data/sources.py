@@ -120,8 +120,8 @@ def _source_kind(spec: str) -> str:
         return "table" if path.suffix.lower() in TABLE_SUFFIXES else "array"
     looks_like_path = os.sep in spec or "/" in spec or path.suffix != ""
     if looks_like_path:
-        raise DataError(f"no such file: {spec}")
-    raise DataError(f"unknown data '{spec}': {_EXPECTED}")
+        raise DataError(f"no such file: {tables.printable(spec)}")
+    raise DataError(f"unknown data {spec!r}: {_EXPECTED}")
 
 
 def _check_options(
@@ -236,6 +236,10 @@ def _check_values(data: Dataset) -> None:
     """Rows present and every value finite; one-line errors that name the columns."""
     if len(data) == 0:
         raise DataError(f"{data.name} has no rows; check the file or the filter that produced it")
+    if data.x.size == 0:  # e.g. (N, 0): nothing to learn, and min()/max() of it would raise
+        raise DataError(
+            f"{data.name} has samples of shape {data.sample_shape} with no values; each needs at least one"
+        )
     bad = ~np.isfinite(data.x)
     count = int(bad.sum())
     if count == 0:
@@ -243,7 +247,7 @@ def _check_values(data: Dataset) -> None:
     where = ""
     if data.feature_names is not None:
         per_column = bad.sum(axis=0)
-        listed = [f"{name} ({n})" for name, n in zip(data.feature_names, per_column) if n]
+        listed = [f"{tables.printable(name)} ({n})" for name, n in zip(data.feature_names, per_column) if n]
         more = f" and {len(listed) - 5} more" if len(listed) > 5 else ""
         where = f" in column(s) {', '.join(listed[:5])}{more}"
     raise DataError(

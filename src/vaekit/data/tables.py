@@ -6,6 +6,9 @@ importing vaekit stays fast.
 
 from __future__ import annotations
 
+import tokenize
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,13 @@ from vaekit.errors import DataError
 
 ACCEPTED_SHAPES = "(N, D), (N, H, W), (N, C, H, W) or (N, H, W, C) with C in 1, 3, 4"
 _CHANNELS = (1, 3, 4)
+# What np.load raises on a damaged file: a bad header (ValueError, TokenError),
+# a cut-off file (EOFError), a broken zip (BadZipFile, zlib.error, RuntimeError
+# for "encrypted" or NotImplementedError for unknown compression), or a header
+# whose shape needs more memory than there is (MemoryError).
+_UNREADABLE = (
+    OSError, ValueError, EOFError, RuntimeError, MemoryError, zipfile.BadZipFile, zlib.error, tokenize.TokenError,
+)
 
 
 def as_samples(array: np.ndarray, source: str) -> np.ndarray:
@@ -25,7 +35,8 @@ def as_samples(array: np.ndarray, source: str) -> np.ndarray:
     are, because their scale is the user's choice.
     """
     array = np.asarray(array)
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_) or np.iscomplexobj(array):
+    # bool, int, uint, float: not complex, datetime/timedelta, text, objects or records.
+    if array.dtype.kind not in "biuf":
         raise DataError(f"{source} holds {array.dtype} values; save a real numeric array")
     if array.ndim == 3:
         array = array[:, None]  # (N, 1, H, W)
@@ -45,7 +56,10 @@ def as_samples(array: np.ndarray, source: str) -> np.ndarray:
         # ints) are pixels too. Other integer ranges are not pixels: keep them.
         if array.dtype == np.uint8 or (array.min() >= 0 and array.max() <= 255):
             scale = 255.0
-    x = np.ascontiguousarray(array, dtype=np.float32)
+    with np.errstate(over="ignore"):  # reported below as one error, not as a RuntimeWarning line
+        x = np.ascontiguousarray(array, dtype=np.float32)
+    if array.dtype.itemsize > 4 and array.dtype.kind == "f" and np.isinf(x).any() and np.isfinite(array).all():
+        raise DataError(f"{source} has values beyond the float32 range (about 3.4e38); rescale the data")
     return x / np.float32(scale) if scale != 1.0 else x
 
 
@@ -53,8 +67,8 @@ def load_npy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Samples from a ``.npy`` file; it holds no labels."""
     try:
         array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise DataError(f"cannot read {path} ({e}); save it with numpy.save on a numeric array") from e
+    except _UNREADABLE as e:
+        raise DataError(f"cannot read {path} ({_first_line(e)}); save it with numpy.save on a numeric array") from e
     return as_samples(array, str(path)), None
 
 
@@ -63,8 +77,8 @@ def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError) as e:
-        raise DataError(f"cannot read {path} ({e}); save it with numpy.savez on numeric arrays") from e
+    except _UNREADABLE as e:
+        raise DataError(f"cannot read {path} ({_first_line(e)}); save it with numpy.savez on numeric arrays") from e
     x_key = next((k for k in ("x", "X") if k in arrays), None)
     y_key = next((k for k in ("y", "Y") if k in arrays), None)
     if x_key is None and len(arrays) == 1:
@@ -113,8 +127,8 @@ def load_table(
     if label_column is not None:
         if label_column not in columns:
             raise DataError(
-                f"label column '{label_column}' is not in {path}; "
-                f"available columns: {', '.join(columns)}"
+                f"label column {label_column!r} is not in {path}; "
+                f"available columns: {', '.join(map(printable, columns))}"
             )
         y = labels_from_column(frame.pop(label_column))
     text = [c for c in frame.columns if not is_numeric_dtype(frame[c])]
@@ -162,5 +176,14 @@ def _read_frame(path: Path, pd):
         raise DataError(f"{path} is empty; it needs a header row and at least one data row") from e
     except (OSError, ValueError, pd.errors.ParserError) as e:
         # pyarrow's errors derive from these too; keep the message to one line.
-        message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise DataError(f"cannot parse {path} ({message}); check that it is a valid table") from e
+        raise DataError(f"cannot parse {path} ({_first_line(e)}); check that it is a valid table") from e
+
+
+def printable(name: str) -> str:
+    """A column name or spec for a one-line error: as is, or its repr if it holds a newline or other control character."""
+    return name if name.isprintable() else repr(name)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).splitlines()
+    return lines[0] if lines and lines[0] else type(error).__name__

@@ -14,7 +14,7 @@ from torch.distributions import Distribution, Independent, Normal
 from vaekit.config import ModelConfig
 from vaekit.likelihoods import build_likelihood
 from vaekit.networks import build_networks
-from vaekit.objectives import LossTerms, kl_standard_normal, reparameterize
+from vaekit.objectives import LossTerms, kl_per_dim, reparameterize
 
 # log sigma^2 is clamped so exp() can neither overflow nor underflow to an
 # exactly-zero variance (which would make the KL infinite).
@@ -83,9 +83,11 @@ class VAE(nn.Module):
         mu, logvar = self.encode(x)
         z = reparameterize(mu, logvar, generator)  # (B, Z)
         params = self.decoder(z)  # (B, *shape)
+        kl = kl_per_dim(mu, logvar)  # (B, Z)
         return LossTerms(
             reconstruction=-self.likelihood.log_prob(params, x),  # (B,)
-            kl=kl_standard_normal(mu, logvar),  # (B,)
+            kl=kl.sum(dim=1),  # (B,)
+            kl_per_dim=kl,
         )
 
     def forward(self, x: Tensor) -> LossTerms:

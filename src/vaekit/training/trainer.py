@@ -71,6 +71,7 @@ class Trainer:
         self.model = model
         self.config = config
         self.beta = float(model.config.beta)
+        self.free_bits = float(getattr(model.config, "free_bits", 0.0))
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.progress = progress and sys.stderr.isatty()
         self.log = log
@@ -80,6 +81,7 @@ class Trainer:
         self.optimizer = torch.optim.Adam(
             model.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True
         )
+        self.scheduler = _lr_scheduler(self.optimizer, config)
         self.generator = torch.Generator().manual_seed(config.seed)
         # Progress counters, all saved in the checkpoint.
         self.epoch = 0  # completed epochs
@@ -103,6 +105,7 @@ class Trainer:
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "generator": self.generator.get_state(),
             "epoch": self.epoch,
             "step": self.step,
@@ -122,6 +125,8 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
         self.generator.set_state(state["generator"])
         self.epoch = int(state["epoch"])
         self.step = int(state["step"])
@@ -208,9 +213,8 @@ class Trainer:
         cfg = self.config
         if cfg.dynamic_binarization:
             xb = torch.bernoulli(xb, generator=self.generator)
-        beta = kl_weight(self.step, steps_per_epoch, self.beta, cfg.kl_warmup_epochs)
         terms = self.model.loss_terms(xb, self.generator)
-        per_sample = terms.loss(beta)  # (B,)
+        per_sample = terms.loss(self._beta_at(steps_per_epoch), self.free_bits)  # (B,)
         loss = per_sample.mean()  # the one reduction
         self.optimizer.zero_grad(set_to_none=True)
         if not torch.isfinite(loss):
@@ -230,6 +234,13 @@ class Trainer:
             self.epoch_sums += torch.stack(
                 [per_sample.sum(), terms.reconstruction.sum(), terms.kl.sum(), rows]
             ).to(self.epoch_sums)
+
+    def _beta_at(self, steps_per_epoch: int) -> float:
+        cfg = self.config
+        return kl_weight(
+            self.step, steps_per_epoch, self.beta, cfg.kl_warmup_epochs,
+            cycles=cfg.kl_cycles, cycle_ratio=cfg.kl_cycle_ratio, total_epochs=cfg.epochs,
+        )
 
     def _non_finite(self, what: str, value: Tensor, terms) -> None:
         """Stop with the step, the loss terms and the last good checkpoint, or skip the batch."""
@@ -256,7 +267,8 @@ class Trainer:
         row: dict[str, float] = {
             "epoch": self.epoch + 1,
             "step": self.step,
-            "beta": kl_weight(self.step, steps_per_epoch, self.beta, self.config.kl_warmup_epochs),
+            "beta": self._beta_at(steps_per_epoch),
+            "lr": self.optimizer.param_groups[0]["lr"],
             **{f"train_{k}": v for k, v in zip(TERMS, means)},
         }
         if val_x is not None:
@@ -270,6 +282,11 @@ class Trainer:
                 if self.config.patience is not None and self.bad_epochs >= self.config.patience:
                     self.stopped_early = True
         row["seconds"] = seconds
+        if self.scheduler is not None:
+            if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                self.scheduler.step(row.get("val_loss", row["train_loss"]))
+            else:
+                self.scheduler.step()
         self.history.append(row)
         self.epoch += 1
         self.batch_in_epoch = 0
@@ -305,6 +322,18 @@ class Trainer:
         if "val_loss" in row:
             parts.append(f"val loss {row['val_loss']:.4f} (rec {row['val_reconstruction']:.4f}, kl {row['val_kl']:.4f})")
         return "  ".join(parts)
+
+
+def _lr_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig):
+    """The per-epoch learning-rate schedule named by ``cfg.lr_schedule`` (None for constant)."""
+    schedules = torch.optim.lr_scheduler
+    if cfg.lr_schedule == "cosine":
+        return schedules.CosineAnnealingLR(optimizer, T_max=cfg.epochs, eta_min=cfg.lr_min)
+    if cfg.lr_schedule == "step":
+        return schedules.StepLR(optimizer, step_size=cfg.lr_step_epochs, gamma=cfg.lr_gamma)
+    if cfg.lr_schedule == "plateau":
+        return schedules.ReduceLROnPlateau(optimizer, factor=cfg.lr_gamma, patience=cfg.lr_patience, min_lr=cfg.lr_min)
+    return None
 
 
 def _global_rng_state() -> dict[str, Any]:
