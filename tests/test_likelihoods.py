@@ -26,6 +26,17 @@ def test_fused_log_prob_equals_the_distribution(name, shape):
     torch.testing.assert_close(lik.mean(params), dist.mean)
 
 
+@pytest.mark.parametrize("name", sorted(LIKELIHOODS))
+def test_log_prob_broadcasts_over_leading_sample_dimensions(name):
+    lik = build_likelihood(name, (2, 3), obs_std=0.5)
+    params = torch.randn(4, 5, 2, 3)  # (K, B, *event)
+    x = torch.rand(5, 2, 3)  # (B, *event)
+    got = lik.log_prob(params, x)
+    assert got.shape == (4, 5)
+    for k in range(4):
+        torch.testing.assert_close(got[k], lik.log_prob(params[k], x))
+
+
 def test_gaussian_matches_the_textbook_density():
     lik = build_likelihood("gaussian", (1,), obs_std=2.0)
     value = lik.log_prob(torch.tensor([[1.0]]), torch.tensor([[3.0]]))

@@ -348,21 +348,6 @@ def test_plot_latent_rejects_bad_input(out):
 # ---------------------------------------------------------------- writing files
 
 
-def test_failed_write_keeps_the_old_file_and_leaves_no_temp(out):
-    target = out / "image.png"
-    plots.save_image_grid(constant_images([0.0]), target, scale=1)
-    before = target.read_bytes()
-
-    def half_write(f):
-        f.write(b"\x89PNG half")
-        raise KeyboardInterrupt  # stands in for a kill between write and rename
-
-    with pytest.raises(KeyboardInterrupt):
-        plots._write_atomically(target, half_write)
-    assert target.read_bytes() == before
-    assert [p.name for p in out.iterdir()] == ["image.png"]
-
-
 def test_overwrite_replaces_the_file(out):
     target = out / "image.png"
     plots.save_image_grid(constant_images([0.0]), target, scale=1)
@@ -389,3 +374,11 @@ def test_import_touches_neither_torch_nor_pyplot_nor_sklearn():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_plot_series_writes_a_png_and_refuses_empty_input(tmp_path):
+    path = plots.plot_series({"a": ([0, 1, 2], [99.0, 95.0, 91.0])}, tmp_path / "s.png",
+                             xlabel="min", ylabel="nats", title="t", levels=[95.0, 90.0])
+    assert read_png(path).shape[0] > 100
+    with pytest.raises(DataError):
+        plots.plot_series({"a": ([], [])}, tmp_path / "e.png", xlabel="", ylabel="", title="")

@@ -318,3 +318,13 @@ def _dies_after(step, n):
         return step(*args)
 
     return wrapped
+
+
+def test_training_in_slices_equals_training_at_once(xs):
+    whole = make(epochs=4)
+    whole.fit(*xs)
+    sliced = make(epochs=4)
+    for stop in (1, 3, 4):
+        sliced.fit(*xs, until_epoch=stop)
+        assert sliced.epoch == stop
+    assert_same_weights(weights(whole), weights(sliced))

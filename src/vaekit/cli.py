@@ -126,7 +126,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
                 import pyarrow  # noqa: F401, PLC0415
             except ImportError:
                 raise DataError("writing .parquet needs pyarrow: pip install 'vaekit[parquet]'") from None
-        _atomic(out, lambda tmp: frame.to_csv(tmp, index=False) if out.suffix == ".csv" else frame.to_parquet(tmp))
+        from vaekit.files import atomic_write_via_path  # noqa: PLC0415
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_via_path(out, lambda tmp: frame.to_csv(tmp, index=False) if out.suffix == ".csv" else frame.to_parquet(tmp))
     _done(out, args)
     return 0
 
@@ -185,29 +188,13 @@ def _output_path(out: str, suffixes: tuple[str, ...], overwrite: bool) -> Path:
     return path
 
 
-def _atomic(path: Path, write_to: typing.Callable[[str], Any]) -> None:
-    """Write through a temp file in the target folder, then rename over ``path``."""
-    import os  # noqa: PLC0415
-    import tempfile  # noqa: PLC0415
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write_to(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def _write_npy(path: Path, array) -> None:
     import numpy as np  # noqa: PLC0415
 
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            np.save(f, array)
+    from vaekit.files import atomic_write  # noqa: PLC0415
 
-    _atomic(path, write)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda f: np.save(f, array))
 
 
 def _write_images_or_array(path: Path, array, model) -> None:

@@ -159,9 +159,8 @@ def _log_weights(model, xb: Tensor, mu: Tensor, logvar: Tensor, k: int, generato
     # Both Gaussian log-densities in closed form; (z - mu) / sigma is eps itself.
     log_q = -0.5 * eps.square().sum(-1) - 0.5 * logvar.sum(-1) - z_dim * _HALF_LOG_2PI  # (k, B)
     log_pz = -0.5 * z.square().sum(-1) - z_dim * _HALF_LOG_2PI  # (k, B)
-    params = model.decoder(z.reshape(k * b, z_dim))  # (k*B, *shape)
-    targets = xb.unsqueeze(0).expand(k, *xb.shape).reshape(k * b, *xb.shape[1:])  # (k*B, *shape)
-    log_px_z = model.likelihood.log_prob(params, targets).reshape(k, b)  # (k, B)
+    params = model.decoder(z.reshape(k * b, z_dim)).reshape(k, *xb.shape)  # (k, B, *shape): one big batch
+    log_px_z = model.likelihood.log_prob(params, xb)  # (k, B), x broadcast over the k samples
     return log_px_z + log_pz - log_q
 
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from vaekit.config import RunConfig
 from vaekit.errors import ConfigError, ModelFileError, RunDirError
-from vaekit.training.checkpoint import atomic_write
+from vaekit.files import atomic_write
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"

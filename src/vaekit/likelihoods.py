@@ -39,8 +39,16 @@ class Likelihood(nn.Module):
         raise NotImplementedError
 
     def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
-        """log p(x|z) per sample, shape (B,)."""
+        """log p(x|z) per sample: params (..., *event_shape), x broadcastable to it -> (...).
+
+        Broadcasting lets K posterior samples of B rows, params (K, B, ...),
+        be scored against x (B, ...) without K copies of x.
+        """
         return self.distribution(params).log_prob(x)
+
+    def _sum_event(self, t: Tensor) -> Tensor:
+        """Sum over the trailing event dimensions: (..., *event_shape) -> (...)."""
+        return t.flatten(t.dim() - len(self.event_shape)).sum(-1)
 
     def mean(self, params: Tensor) -> Tensor:
         """E[x|z], same shape as x: what reconstructions and samples show."""
@@ -59,9 +67,9 @@ class BernoulliLikelihood(Likelihood):
         return self._independent(Bernoulli(logits=params, validate_args=False))
 
     def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
-        # The logits form is exact and stable where sigmoid-then-BCE saturates.
-        nll = F.binary_cross_entropy_with_logits(params, x, reduction="none")  # (B, ...)
-        return -nll.flatten(1).sum(1)  # (B,)
+        # log Bern(x; sigmoid(l)) = x * l - softplus(l): the logits form, exact and
+        # stable where sigmoid-then-BCE saturates, and it broadcasts over x.
+        return self._sum_event(x * params - F.softplus(params))
 
     def mean(self, params: Tensor) -> Tensor:
         return torch.sigmoid(params)
@@ -84,10 +92,9 @@ class GaussianLikelihood(Likelihood):
 
     def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
         log_std = math.log(self.obs_std)
-        sq = ((x - params) / self.obs_std).square()  # (B, ...)
-        per_sample = sq.flatten(1).sum(1)  # (B,)
+        sq = ((x - params) / self.obs_std).square()  # (..., *event_shape)
         n = math.prod(self.event_shape)
-        return -0.5 * per_sample - n * (log_std + _HALF_LOG_2PI)
+        return -0.5 * self._sum_event(sq) - n * (log_std + _HALF_LOG_2PI)
 
     def mean(self, params: Tensor) -> Tensor:
         return params
@@ -110,8 +117,8 @@ class LearnedGaussianLikelihood(GaussianLikelihood):
 
     def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
         log_std = self._log_std()
-        sq = ((x - params) * torch.exp(-log_std)).square()  # (B, ...)
-        return -0.5 * sq.flatten(1).sum(1) - log_std.sum() - log_std.numel() * _HALF_LOG_2PI
+        sq = ((x - params) * torch.exp(-log_std)).square()  # (..., *event_shape)
+        return -0.5 * self._sum_event(sq) - log_std.sum() - log_std.numel() * _HALF_LOG_2PI
 
 
 LIKELIHOODS: dict[str, type[Likelihood]] = {

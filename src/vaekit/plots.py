@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 from matplotlib import colormaps
@@ -35,6 +33,7 @@ from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 from vaekit.errors import DataError
+from vaekit.files import atomic_write
 
 __all__ = [
     "image_grid",
@@ -57,24 +56,6 @@ _DPI = 100
 # ---------------------------------------------------------------- file output
 
 
-def _write_atomically(path: PathLike, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write`` on a temporary file beside ``path``, then move it into place."""
-    path = Path(path)
-    # Same folder so os.replace is a rename on one filesystem (atomic on POSIX
-    # and Windows); a dot prefix hides it from globbing while it exists.
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())  # the rename must not land before the bytes do
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def _new_figure(width: float, height: float) -> Figure:
     # Constrained layout keeps titles, colourbars and outside legends inside the
     # canvas, so nothing is clipped without hand-tuned margins.
@@ -84,7 +65,7 @@ def _new_figure(width: float, height: float) -> Figure:
 
 
 def _save_figure(fig: Figure, path: PathLike) -> Path:
-    return _write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=_DPI))
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=_DPI))
 
 
 def _save_pixels(pixels: np.ndarray, path: PathLike, scale: int) -> Path:
@@ -92,7 +73,7 @@ def _save_pixels(pixels: np.ndarray, path: PathLike, scale: int) -> Path:
     # Nearest neighbour by repetition: every source pixel becomes a crisp block.
     big = pixels.repeat(scale, axis=0).repeat(scale, axis=1)
     image = Image.fromarray(np.round(big * 255.0).astype(np.uint8))
-    return _write_atomically(path, lambda f: image.save(f, format="PNG"))
+    return atomic_write(path, lambda f: image.save(f, format="PNG"))
 
 
 def _default_scale(width: int) -> int:
@@ -570,4 +551,32 @@ def plot_latent(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
+    return _save_figure(fig, path)
+
+
+def plot_series(
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    path: PathLike,
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    levels: Sequence[float] = (),
+) -> Path:
+    """Lines ``label -> (x, y)`` with dotted reference ``levels`` (e.g. NLL against time)."""
+    if not series or not any(len(x) for x, _ in series.values()):
+        raise DataError("plot_series needs at least one non-empty series")
+    fig = _new_figure(7.0, 4.2)
+    ax = fig.add_subplot()
+    for label, (x, y) in series.items():
+        ax.plot(x, y, marker="o", markersize=3, label=label)
+    for level in levels:
+        ax.axhline(level, linestyle=":", color="grey")
+        ax.annotate(f"{level:g}", (0, level), xycoords=("axes fraction", "data"), fontsize=8, color="grey",
+                    va="bottom")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
     return _save_figure(fig, path)

@@ -41,7 +41,8 @@ from vaekit.io import CONFIG_FILE, load_run_config, save_config, save_model
 from vaekit.models import build_model
 from vaekit.presets import preset as preset_settings
 from vaekit.training import Trainer
-from vaekit.training.checkpoint import atomic_write, checkpoint_paths
+from vaekit.files import atomic_write
+from vaekit.training.checkpoint import checkpoint_paths
 
 CHECKPOINT_DIR = "checkpoints"
 LOCK_FILE = ".lock"

@@ -9,50 +9,17 @@ uses ``torch.load(weights_only=True)``: no pickled code ever runs.
 from __future__ import annotations
 
 import io
-import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from vaekit.errors import ModelFileError
+from vaekit.files import TMP_PREFIX, atomic_write
 
 _NAME = re.compile(r"^step-(\d{9})\.pt$")
-_TMP_PREFIX = ".tmp-"
-
-
-def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "wb") -> Path:
-    """Write ``path`` through ``write(fileobj)`` atomically: all of it or none of it."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-    return path
-
-
-def fsync_dir(folder: str | Path) -> None:
-    """Make a rename in ``folder`` durable (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 def sweep_temp_files(folder: str | Path) -> int:
@@ -60,7 +27,7 @@ def sweep_temp_files(folder: str | Path) -> int:
     folder = Path(folder)
     if not folder.is_dir():
         return 0
-    stale = list(folder.glob(f"{_TMP_PREFIX}*"))
+    stale = list(folder.glob(f"{TMP_PREFIX}*"))
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)

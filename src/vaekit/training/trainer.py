@@ -169,19 +169,25 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
 
-    def fit(self, train_x: Tensor, val_x: Tensor | None = None) -> list[dict[str, float]]:
+    def fit(
+        self, train_x: Tensor, val_x: Tensor | None = None, *, until_epoch: int | None = None
+    ) -> list[dict[str, float]]:
         """Train until ``config.epochs`` (or early stopping); returns the per-epoch history.
 
         At the end the model holds the weights of the best validation epoch
-        (the last epoch when there is no validation data).
+        (the last epoch when there is no validation data). ``until_epoch``
+        stops earlier, with the current weights, so that training can go on in
+        slices (e.g. to evaluate between them); schedules still span
+        ``config.epochs``.
         """
         cfg = self.config
+        last = cfg.epochs if until_epoch is None else min(until_epoch, cfg.epochs)
         n = train_x.shape[0]
         steps_per_epoch = math.ceil(n / cfg.batch_size)
         has_val = val_x is not None and len(val_x) > 0
         bar = self._bar = self._progress_bar(steps_per_epoch)
         try:
-            while self.epoch < cfg.epochs and not self.stopped_early:
+            while self.epoch < last and not self.stopped_early:
                 started = time.perf_counter()
                 self.model.train()
                 order = self._epoch_order(n)
@@ -199,7 +205,8 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
-        if has_val and self.best_state is not None:
+        finished = self.epoch >= cfg.epochs or self.stopped_early
+        if finished and has_val and self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         return self.history
 
