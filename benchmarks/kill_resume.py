@@ -44,9 +44,10 @@ import torch
 
 # A run small enough to take ~30 s on two cores, with a checkpoint every 3
 # steps (~60 saves a second) so that kills often land inside a save.
+CHECKPOINT_EVERY = 3
 TRAIN_ARGS = [
     "--arch", "mlp", "--hidden-dims", "64", "--latent-dim", "4", "--batch-size", "32",
-    "--checkpoint-every", "3", "--keep-checkpoints", "2", "--num-threads", "1", "--seed", "0",
+    "--checkpoint-every", str(CHECKPOINT_EVERY), "--keep-checkpoints", "2", "--num-threads", "1", "--seed", "0",
 ]  # fmt: skip
 ROWS_SEEN = 150_000  # epochs = ROWS_SEEN / rows: 250 epochs (~4,250 steps) on the synthetic set
 SYNTHETIC_SHAPE = (600, 1, 8, 8)
@@ -169,9 +170,13 @@ class Timing:
 
     total_s: float
     startup_s: float
-    step_s: float
+    ref_step_s: float  # as measured in the reference run: places the kill moments
     tail_s: float
     steps: int
+    step_s: float = 0.0  # the running estimate, updated after every attempt
+
+    def __post_init__(self) -> None:
+        self.step_s = self.step_s or self.ref_step_s
 
 
 def reference_run(data: str, out: Path, epochs: int, env: dict[str, str], log: Path) -> Timing:
@@ -235,16 +240,55 @@ def inspect(tally: Tally, out: Path, ref: Path, attempt: int, resumed_from: int 
     return ok, len(checkpoints(out / "checkpoints"))
 
 
+@dataclass
+class Plan:
+    """When to kill one process: each condition in turn, then SIGKILL."""
+
+    how: str  # a label for the log
+    at_config: bool = False  # wait until the run folder has its config.json
+    after_step: int | None = None  # wait until a checkpoint at this step or later exists
+    sleep_s: float = 0.0  # then sleep this long
+    at_save: bool = False  # then wait until a new temp file appears in checkpoints/
+
+
+def plan_kill(args, rng: random.Random, k: int, moment: float, in_save: bool, retry: bool, s: int, timing: Timing) -> Plan:
+    """Where kill ``k`` lands, for a process that resumes from step ``s``.
+
+    ``moment`` is a point of the reference run after start-up (seconds). A
+    point inside training becomes a step: the process is watched until it has
+    saved that step, then killed after a random part of one checkpoint
+    interval (during a step, or in the save that follows), or, for the save
+    kills, as soon as its next temp file appears. Progress is watched rather
+    than timed because the machine is shared and a step's duration varies.
+    """
+    every, train_s = CHECKPOINT_EVERY, timing.steps * timing.ref_step_s
+    left_s = timing.startup_s + max(timing.steps - s, 0) * timing.step_s + timing.tail_s
+    if args.kill_before_first_checkpoint and k == 0:
+        return Plan("config", at_config=True)
+    if retry:  # the last process finished first: anywhere in what is left, start-up included
+        return Plan("retry", sleep_s=rng.uniform(0.0, 0.9 * left_s))
+    if moment < train_s and s < timing.steps:
+        step = max(math.ceil(moment / timing.ref_step_s), s + 1)  # past the resume point: a new save
+        if in_save and step <= timing.steps - 2 * every:
+            return Plan("save", after_step=step, at_save=True)
+        return Plan("step", after_step=step, sleep_s=rng.uniform(0.0, every * timing.step_s))
+    # In the final writes (evaluation, model, metrics, pictures), after the last checkpoint.
+    offset = moment - train_s if moment >= train_s else rng.uniform(0.0, timing.tail_s)
+    if s < timing.steps:
+        return Plan("tail", after_step=timing.steps, sleep_s=offset)
+    return Plan("tail", sleep_s=timing.startup_s + offset)
+
+
 def kill_chain(args, data: str, epochs: int, env: dict[str, str], timing: Timing, workdir: Path) -> Tally:
     """Start, kill, resume until ``args.kills`` kills have landed; then let the last resume finish."""
     rng = random.Random(args.seed)
     out, ref, logs = workdir / "killed", workdir / "ref", workdir / "logs"
     # Kill moments, uniform over the reference run after start-up (training and
     # the final writes), sorted so that the chain moves forward between kills.
-    moments = sorted(rng.uniform(0.0, timing.steps * timing.step_s + timing.tail_s) for _ in range(args.kills))
+    moments = sorted(rng.uniform(0.0, timing.steps * timing.ref_step_s + timing.tail_s) for _ in range(args.kills))
     in_save = set(rng.sample(range(args.kills), round(args.kills / 3)))  # these wait for a temp file
-    tally, attempt, overwrite = Tally(), 0, False
-    print(f"{'attempt':>7} {'from step':>9} {'kill':>6} {'how':>6} {'after s':>7} {'in save':>7} {'checkpoints ok':>14}")
+    tally, attempt, overwrite, retry = Tally(), 0, False, False
+    print(f"{'attempt':>7} {'from step':>9} {'kill':>6} {'how':>6} {'target':>7} {'ran s':>6} {'in save':>7} {'ckpts ok':>8}")
     while True:
         attempt += 1
         if attempt > 4 * args.kills + 20:
@@ -255,22 +299,8 @@ def kill_chain(args, data: str, epochs: int, env: dict[str, str], timing: Timing
         tally.starts += 1
         tally.resumes += resumed_from is not None
         s = resumed_from or 0
-        remaining = max(timing.steps - s, 0) * timing.step_s  # training time this attempt still has
-        how, delay = "-", None
-        if not final:
-            k = tally.kills
-            if args.kill_before_first_checkpoint and k == 0:
-                how = "config"
-            elif k in in_save and remaining > 10 * timing.step_s:
-                # Wait a random part of the remaining training, then kill at the next save.
-                # (0.8: the machine is shared, a step may run faster than in the reference.)
-                how, delay = "save", timing.startup_s + rng.uniform(0.0, 0.8 * remaining)
-            else:
-                how = "timed"
-                delay = timing.startup_s + moments[k] - s * timing.step_s
-                if not timing.startup_s <= delay <= timing.startup_s + remaining + timing.tail_s:
-                    # A retry after the run finished first: anywhere in what is left, start-up included.
-                    delay = rng.uniform(0.0, 0.9 * (timing.startup_s + remaining + timing.tail_s))
+        k = tally.kills
+        plan = None if final else plan_kill(args, rng, k, moments[k], k in in_save, retry, s, timing)
         stale_before = temp_files(out / "checkpoints")
         extra = ["--resume", "auto"] + (["--overwrite"] if overwrite else [])
         log = logs / f"attempt-{attempt:03d}.log"
@@ -278,7 +308,7 @@ def kill_chain(args, data: str, epochs: int, env: dict[str, str], timing: Timing
             started = time.time()
             proc = subprocess.Popen(train_command(data, out, epochs, *extra), env=env, stdout=err, stderr=err)
             try:
-                _wait_and_kill(proc, how, delay, out, stale_before, timing)
+                _wait_and_kill(proc, plan, out, stale_before, timing)
             finally:
                 if proc.poll() is None:  # interrupted (e.g. Ctrl-C): leave nothing running
                     proc.kill()
@@ -286,6 +316,7 @@ def kill_chain(args, data: str, epochs: int, env: dict[str, str], timing: Timing
         elapsed = time.time() - started
         overwrite = False
         landed = proc.returncode == -signal.SIGKILL
+        retry = not final and proc.returncode == 0
         text = log.read_text(errors="replace")
         # A resume is confirmed when the process says it loaded the newest checkpoint.
         loaded = [int(m.group(2)) for m in RESUMED.finditer(text)]
@@ -310,31 +341,44 @@ def kill_chain(args, data: str, epochs: int, env: dict[str, str], timing: Timing
                 break  # a failure with checkpoints present: nothing sensible to continue with
             overwrite = True  # no checkpoint to lose: start the run again, as a user would
         ok, n = inspect(tally, out, ref, attempt, resumed_from)
+        _update_step_time(timing, out, s, started)
         label = f"{tally.kills}/{args.kills}" if landed else ("done" if proc.returncode == 0 else f"exit {proc.returncode}")
-        saving = "yes" if landed and (ckpt_tmp or run_tmp) else ("no" if landed else "")
-        print(f"{attempt:>7} {s:>9} {label:>6} {how:>6} {elapsed:>7.2f} {saving:>7} {ok:>9}/{n}", flush=True)
+        saving = ("yes" if ckpt_tmp or run_tmp else "no") if landed else ""
+        target = "" if plan is None or plan.after_step is None else str(plan.after_step)
+        how = "-" if plan is None else plan.how
+        print(f"{attempt:>7} {s:>9} {label:>6} {how:>6} {target:>7} {elapsed:>6.2f} {saving:>7} {ok:>6}/{n}", flush=True)
         if final and proc.returncode == 0:
             return tally
     return tally
 
 
-def _wait_and_kill(proc: subprocess.Popen, how: str, delay: float | None, out: Path, stale: set[str], timing: Timing) -> None:
+def _update_step_time(timing: Timing, out: Path, resumed_step: int, started: float) -> None:
+    """Re-estimate the time per step from the attempt that just ended: the machine is shared."""
+    found = checkpoints(out / "checkpoints")
+    newest = max(found, default=0)
+    if newest - resumed_step >= 30:
+        seconds = found[newest].stat().st_mtime_ns / 1e9 - started - timing.startup_s
+        if seconds > 0:
+            timing.step_s = 0.5 * timing.step_s + 0.5 * seconds / (newest - resumed_step)
+
+
+def _wait_and_kill(proc: subprocess.Popen, plan: Plan | None, out: Path, stale: set[str], timing: Timing) -> None:
     deadline = time.time() + 10 * timing.total_s + 60  # a hung process is an error, not a wait
-    if how == "config":  # the run folder has its config but not yet a checkpoint
-        while proc.poll() is None and not (out / "config.json").exists():
-            time.sleep(POLL_S)
-    elif how == "save":
-        time.sleep(delay)
+    if plan is not None:
         folder = out / "checkpoints"
-        while proc.poll() is None and not temp_files(folder) - stale:
+        while plan.at_config and proc.poll() is None and not (out / "config.json").exists():
             time.sleep(POLL_S)
-    elif how == "timed":
-        try:
-            proc.wait(timeout=delay)
-        except subprocess.TimeoutExpired:
-            pass
-    if how != "-" and proc.poll() is None:
-        os.kill(proc.pid, signal.SIGKILL)
+        while plan.after_step is not None and proc.poll() is None and max(checkpoints(folder), default=-1) < plan.after_step:
+            time.sleep(2 * POLL_S)
+        if plan.sleep_s > 0:
+            try:
+                proc.wait(timeout=plan.sleep_s)
+            except subprocess.TimeoutExpired:
+                pass
+        while plan.at_save and proc.poll() is None and not temp_files(folder) - stale:
+            time.sleep(POLL_S)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=max(deadline - time.time(), 1))
 
 
@@ -385,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
 
     timing = reference_run(data, workdir / "ref", epochs, env, workdir / "logs" / "ref.log")
     print(f"reference: {timing.total_s:.1f} s ({timing.startup_s:.1f} s start-up, {timing.steps} steps of "
-          f"{1000 * timing.step_s:.1f} ms, {timing.tail_s:.1f} s of final writes)")  # fmt: skip
+          f"{1000 * timing.ref_step_s:.1f} ms, {timing.tail_s:.1f} s of final writes)")  # fmt: skip
     tally = kill_chain(args, data, epochs, env, timing, workdir)
 
     ref, out = workdir / "ref", workdir / "killed"

@@ -103,3 +103,23 @@ def test_presets_sit_under_config_and_arguments():
     assert cfg.model.latent_dim == 7 and cfg.train.epochs == 3
     with pytest.raises(ConfigError, match="unknown preset 'mnist-huge'"):
         resolve_config(preset_name="mnist-huge")
+
+
+def test_resume_auto_restarts_a_run_killed_before_its_first_checkpoint(tmp_path, tiny_images):
+    out = tmp_path / "run"
+    out.mkdir()
+    # What a run leaves when killed at start-up: its lock, its config, a half-written file.
+    (out / ".lock").write_text("12345")
+    (out / "config.json").write_text("{}")
+    (out / ".tmp-abc.png").write_bytes(b"half")
+    result = vaekit.train(tiny_images, out=out, resume="auto", **SMALL)
+    assert len(result.history) == 2 and (out / "model.safetensors").exists()
+    assert not list(out.glob(".tmp-*"))
+    # A finished run without checkpoints is not "killed at start-up": refused.
+    finished = tmp_path / "finished"
+    vaekit.train(tiny_images, out=finished, **SMALL)
+    import shutil
+
+    shutil.rmtree(finished / "checkpoints")
+    with pytest.raises(RunDirError, match="already exists"):
+        vaekit.train(tiny_images, out=finished, resume="auto", **SMALL)

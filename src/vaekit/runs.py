@@ -41,8 +41,8 @@ from vaekit.io import CONFIG_FILE, load_run_config, save_config, save_model
 from vaekit.models import build_model
 from vaekit.presets import preset as preset_settings
 from vaekit.training import Trainer
-from vaekit.files import atomic_write
-from vaekit.training.checkpoint import checkpoint_paths
+from vaekit.files import TMP_PREFIX, atomic_write
+from vaekit.training.checkpoint import checkpoint_paths, sweep_temp_files
 
 CHECKPOINT_DIR = "checkpoints"
 LOCK_FILE = ".lock"
@@ -159,8 +159,12 @@ def train(
         if run_dir is not None:
             run_dir.mkdir(parents=True, exist_ok=True)
             stack.enter_context(run_lock(run_dir))
-            if overwrite and not resuming:
-                _clear_run_dir(run_dir)
+            # Decided again under the lock: another run may have finished in between.
+            if _check_run_dir(run_dir, resume, overwrite) != resuming:
+                raise RunDirError(f"run folder {run_dir} changed while this run was starting; start it again")
+            sweep_temp_files(run_dir)  # half-written pictures or summaries of a killed run
+            if not resuming:
+                _clear_run_dir(run_dir)  # --overwrite, or the remains of a run killed at start-up
             save_config(run_dir, cfg)
         result = _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet)
     return result
@@ -246,14 +250,24 @@ def _clear_run_dir(run_dir: Path) -> None:
             path.unlink()
 
 
+#: What a run writes before its first checkpoint: a folder holding only these
+#: was killed at start-up and --resume auto starts it afresh.
+_START_UP_FILES = {LOCK_FILE, CONFIG_FILE}
+
+
 def _check_run_dir(run_dir: Path, resume: str | None, overwrite: bool) -> bool:
     """True when the run should resume from checkpoints in ``run_dir``."""
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirError(f"{run_dir} is a file, not a run folder; choose another --out")
+    if not run_dir.is_dir():
+        return False
     has_checkpoints = bool(checkpoint_paths(run_dir / CHECKPOINT_DIR))
     if resume == "auto" and has_checkpoints:
         return True
-    if run_dir.is_dir() and any(p.name != LOCK_FILE for p in run_dir.iterdir()) and not overwrite:
+    # Temp files are a killed writer's leftovers (swept once the lock is held).
+    leftovers = {p.name for p in run_dir.iterdir() if not p.name.startswith(TMP_PREFIX)} - {CHECKPOINT_DIR}
+    killed_at_start = resume == "auto" and leftovers <= _START_UP_FILES
+    if leftovers - {LOCK_FILE} and not overwrite and not killed_at_start:
         raise RunDirError(
             f"run folder {run_dir} already exists; pass --overwrite to replace it"
             + (" or --resume auto to continue it" if has_checkpoints else "")

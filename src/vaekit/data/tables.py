@@ -66,17 +66,26 @@ def as_samples(array: np.ndarray, source: str) -> np.ndarray:
 def load_npy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Samples from a ``.npy`` file; it holds no labels."""
     try:
-        array = np.load(path, allow_pickle=False)
+        with open(path, "rb") as f:
+            array = np.load(f, allow_pickle=False)
     except _UNREADABLE as e:
         raise DataError(f"cannot read {path} ({_first_line(e)}); save it with numpy.save on a numeric array") from e
+    if not isinstance(array, np.ndarray):
+        raise DataError(f"{path} holds an .npz archive, not one array; rename it to .npz")
     return as_samples(array, str(path)), None
 
 
 def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Samples from key ``x``/``X`` (or the only array) and labels from ``y``/``Y`` if present."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
+        # Our own handle: np.load does not close the one it opens when the zip is broken.
+        with open(path, "rb") as f:
+            loaded = np.load(f, allow_pickle=False)
+            if isinstance(loaded, np.ndarray):  # an .npy file under an .npz name: it is the samples
+                arrays = {"x": loaded}
+            else:
+                with loaded as archive:
+                    arrays = {key: archive[key] for key in archive.files}
     except _UNREADABLE as e:
         raise DataError(f"cannot read {path} ({_first_line(e)}); save it with numpy.savez on numeric arrays") from e
     x_key = next((k for k in ("x", "X") if k in arrays), None)
