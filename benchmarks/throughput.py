@@ -50,7 +50,7 @@ class BareVAE(nn.Module):
 def bare_loop(x: torch.Tensor, epochs: int) -> None:
     torch.manual_seed(0)
     model = BareVAE()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=True)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)  # the fastest eager optimizer here
     for _ in range(epochs):
         order = torch.randperm(len(x))
         for start in range(0, len(x), BATCH):

@@ -1,6 +1,7 @@
 """The README's Python examples run as written, and its test command is CI's."""
 
 import re
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -12,8 +13,10 @@ def test_python_examples_run(tmp_path, monkeypatch, capsys):
     assert len(blocks) >= 2
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    for block in blocks:
-        exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an example that warns (e.g. posterior collapse) is a bad example
+        for block in blocks:
+            exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own README
     assert (tmp_path / "runs" / "py-digits" / "model.safetensors").exists()
     out = capsys.readouterr().out
     assert "torch.Size([10])" in out and "'elbo'" in out

@@ -154,12 +154,12 @@ def test_checkpoints_keep_the_newest_and_skip_corrupt_ones(tmp_path):
 def test_a_failed_save_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
     save_checkpoint(tmp_path, {"model": {}, "step": 1}, 1)
 
-    import vaekit.training.checkpoint as checkpoint_module
+    import vaekit.files as files_module
 
     def disk_full(fd):  # the bytes are written, the flush to disk fails
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(checkpoint_module.os, "fsync", disk_full)
+    monkeypatch.setattr(files_module.os, "fsync", disk_full)
     with pytest.raises(OSError, match="No space"):
         save_checkpoint(tmp_path, {"model": {}, "step": 2}, 2)
     monkeypatch.undo()

@@ -9,18 +9,32 @@ existing file untouched.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
 import typing
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from vaekit import __version__
 from vaekit.config import SECTIONS, field_docs
 from vaekit.errors import DataError, RunDirError, VaekitError
 
 EXIT_USAGE = 2
+
+
+def _seed(text: str) -> int:
+    """argparse type for --seed: an integer in [0, 2**32)."""
+    from vaekit.config import MAX_SEED  # noqa: PLC0415
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid seed {text!r}: expected an integer") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"invalid seed {text[:30]!r}: must be in [0, {MAX_SEED}]")
+    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,6 +83,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out = _output_path(args.out, (".png", ".npy"), args.overwrite)
     if args.n <= 0:
         raise DataError(f"-n must be a positive number of samples, got {args.n}")
+    if not 0 <= args.temperature < float("inf"):  # NaN fails too
+        raise DataError(f"--temperature must be a finite number >= 0, got {args.temperature}")
     model = load(args.run_dir)
     g = torch.Generator().manual_seed(args.seed)
     samples = model.sample(args.n, temperature=args.temperature, generator=g).numpy()
@@ -80,8 +96,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     import torch  # noqa: PLC0415
 
-    from vaekit.runs import load_data_for  # noqa: PLC0415
     from vaekit.io import load  # noqa: PLC0415
+    from vaekit.runs import load_data_for  # noqa: PLC0415
 
     out = _output_path(args.out, (".png", ".npy"), args.overwrite)
     model = load(args.run_dir)
@@ -300,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--iw-samples", type=int, default=0, metavar="K",
         help="also estimate log p(x) with K importance samples (Burda et al. 2015; 1000 is usual; default: off)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the posterior draws (default: 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the posterior draws (default: 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
@@ -316,17 +332,20 @@ def _add_output_flags(p: argparse.ArgumentParser, kinds: str) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     if not any(a.dest == "seed" for a in p._actions):
-        p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+        p.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
 
 
-def _one_line_warnings() -> None:
-    """Show vaekit's warnings as ``warning: ...`` lines, without source paths."""
+@contextlib.contextmanager
+def _one_line_warnings():
+    """Show warnings as ``warning: ...`` lines, without source paths, for one command."""
     import warnings  # noqa: PLC0415
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
         print(f"warning: {message}", file=file or sys.stderr)
 
-    warnings.showwarning = show
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -338,9 +357,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    _one_line_warnings()
     try:
-        return args.func(args)
+        with _one_line_warnings():
+            return args.func(args)
     except VaekitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -9,7 +9,9 @@ naming the key. This module does not import torch.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,6 +22,11 @@ from vaekit.errors import ConfigError
 
 #: Bumped when config.json or the weight names change incompatibly.
 FORMAT_VERSION = 1
+#: Largest integer a setting may take (sizes, counts); torch sizes are int64 and
+#: anything near this bound would not fit in memory anyway.
+MAX_INT = 2**31 - 1
+#: Seeds are non-negative and below 2**32 (the trainer derives per-epoch seeds from them).
+MAX_SEED = 2**32 - 1
 
 ARCHS = ("auto", "mlp", "conv", "resnet")
 ACTIVATIONS = ("relu", "silu", "tanh", "elu", "leaky_relu")
@@ -56,6 +63,7 @@ class ModelConfig:
     """Shape of one sample, (D,) or (C, H, W); filled in from the data."""
 
     def validate(self) -> None:
+        _check_numbers(self)
         # The registries import torch; config files themselves are read without it.
         from vaekit.likelihoods import LIKELIHOODS  # noqa: PLC0415
         from vaekit.models import MODELS  # noqa: PLC0415
@@ -141,6 +149,9 @@ class TrainConfig:
     """With ``on_nan: skip``, stop anyway after this many skipped batches."""
 
     def validate(self) -> None:
+        _check_numbers(self)
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"invalid value for 'seed': {show(self.seed)} (must be in [0, {MAX_SEED}])")
         _check_choice("on_nan", self.on_nan, ON_NAN)
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         for name in ("lr_step_epochs", "lr_patience"):
@@ -179,6 +190,7 @@ class DataConfig:
     """Resize images of a folder to (H, W); default: the first image's size."""
 
     def validate(self) -> None:
+        _check_numbers(self)
         _check_choice("split", self.split, SPLITS)
         if self.image_size is not None and (
             len(self.image_size) != 2 or any(s <= 0 for s in self.image_size)
@@ -223,7 +235,7 @@ class RunConfig:
         version = raw.get("format_version", FORMAT_VERSION)
         if not isinstance(version, int) or version > FORMAT_VERSION:
             raise ConfigError(
-                f"{source} has format_version {version!r}, newer than this vaekit reads "
+                f"{source} has format_version {show(version)}, newer than this vaekit reads "
                 f"({FORMAT_VERSION}); upgrade vaekit"
             )
         sections = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
@@ -242,10 +254,10 @@ class RunConfig:
 def section_of(key: str, source: str = "config") -> str:
     """Which section owns a flat key (field names are unique across sections)."""
     for name, klass in SECTIONS.items():
-        if key in _fields(klass):
+        if isinstance(key, str) and key in _fields(klass):
             return name
     known = sorted(k for klass in SECTIONS.values() for k in _fields(klass))
-    raise ConfigError(f"{source}: unknown key '{key}'; known keys: {', '.join(known)}")
+    raise ConfigError(f"{source}: unknown key {show(key)}; known keys: {', '.join(known)}")
 
 
 def all_keys() -> list[str]:
@@ -261,8 +273,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {path}")
     try:
         raw = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except (yaml.YAMLError, ValueError, RecursionError, OverflowError) as exc:  # ValueError covers decode errors
+        first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise ConfigError(f"cannot parse config file {path}: {first}") from None
     if raw is None:
         return {}
@@ -283,7 +295,7 @@ def _assign(sections: dict[str, dict], section: str, key: str, value: Any, sourc
     fields = _fields(SECTIONS[section])
     if key not in fields:
         raise ConfigError(
-            f"{source}: unknown key '{key}' in section '{section}'; known keys: {', '.join(fields)}"
+            f"{source}: unknown key {show(key)} in section '{section}'; known keys: {', '.join(fields)}"
         )
     sections[section][key] = coerce(key, value, fields[key])
 
@@ -308,11 +320,17 @@ def coerce(key: str, value: Any, annotation: Any) -> Any:
         if annotation is int:
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError
-            return int(value)
+            number = int(value)
+            if abs(number) > MAX_INT:
+                raise ValueError
+            return number
         if annotation is float:
             if isinstance(value, bool):
                 raise ValueError
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError
+            return number
         if annotation is str:
             if not isinstance(value, str):
                 raise ValueError
@@ -321,25 +339,46 @@ def coerce(key: str, value: Any, annotation: Any) -> Any:
             items = value.replace("x", ",").split(",") if isinstance(value, str) else value
             if not isinstance(items, (list, tuple)):
                 raise ValueError
-            return tuple(int(str(v).strip()) for v in items if str(v).strip() != "")
-    except (TypeError, ValueError):
+            sizes = tuple(coerce(key, v.strip() if isinstance(v, str) else v, int) for v in items if str(v).strip() != "")
+            return sizes
+    except (TypeError, ValueError, OverflowError, ConfigError):
         pass
     else:
         raise ConfigError(f"no rule to read key '{key}' of type {annotation}")  # pragma: no cover
-    kind = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
-        annotation, "a comma-separated list of integers"
-    )
-    raise ConfigError(f"invalid value for '{key}': {value!r} (expected {kind})")
+    kind = {bool: "true or false", int: f"an integer of at most {MAX_INT}", float: "a finite number",
+            str: "a string"}.get(annotation, "a comma-separated list of integers")
+    raise ConfigError(f"invalid value for {show(key)}: {show(value)} (expected {kind})")
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """``repr`` for an error line: quoted, escaped (no newlines), shortened, never raising."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        text = f"<{type(value).__name__} too large to print>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ConfigError(f"invalid value for '{key}': {value!r} (choose from {', '.join(choices)})")
+        raise ConfigError(f"invalid value for '{key}': {show(value)} (choose from {', '.join(choices)})")
 
 
 def _check_positive(key: str, value: float) -> None:
-    if not value > 0:
-        raise ConfigError(f"invalid value for '{key}': {value!r} (must be > 0)")
+    if not value > 0:  # NaN fails this too
+        raise ConfigError(f"invalid value for '{key}': {show(value)} (must be > 0)")
+
+
+def _check_numbers(config: Any) -> None:
+    """Every number finite and every integer within bounds, whatever built the config."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        values = value if isinstance(value, tuple) else (value,)
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"invalid value for '{f.name}': {show(v)} (expected a finite number)")
+            if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT and f.name != "seed":
+                raise ConfigError(f"invalid value for '{f.name}': {show(v)} (must be at most {MAX_INT})")
 
 
 def _jsonable(obj: Any) -> Any:
@@ -350,6 +389,7 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+@functools.lru_cache(maxsize=None)
 def field_docs(klass: type) -> dict[str, str]:
     """The docstring under each field of a config dataclass (used as CLI help)."""
     import ast  # noqa: PLC0415

@@ -51,8 +51,9 @@ def load_run_config(run_dir: str | Path) -> RunConfig:
         )
     try:
         raw = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{path} is not valid JSON ({exc}); the run folder is damaged") from None
+    except (ValueError, RecursionError) as exc:  # bad JSON or encoding, absurd numbers or nesting
+        reason = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
+        raise ModelFileError(f"{path} is not valid JSON ({reason}); the run folder is damaged") from None
     try:
         config = RunConfig.from_dict(raw, source=str(path))
         config.validate()

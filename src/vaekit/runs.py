@@ -37,11 +37,11 @@ from vaekit.data import (
 )
 from vaekit.errors import ConfigError, DataError, RunDirError
 from vaekit.evaluation import active_units, evaluate
+from vaekit.files import TMP_PREFIX, atomic_write
 from vaekit.io import CONFIG_FILE, load_run_config, save_config, save_model
 from vaekit.models import build_model
 from vaekit.presets import preset as preset_settings
 from vaekit.training import Trainer
-from vaekit.files import TMP_PREFIX, atomic_write
 from vaekit.training.checkpoint import checkpoint_paths, sweep_temp_files
 
 CHECKPOINT_DIR = "checkpoints"
@@ -53,6 +53,7 @@ RESUMABLE_CHANGES = {"epochs", "patience", "num_threads", "checkpoint_every", "k
 EVAL_SAMPLES = 10  # posterior draws per row in summary.json: steadier than one
 N_PICTURE_SAMPLES = 64
 N_RECONSTRUCTIONS = 32
+
 
 class PosteriorCollapseWarning(UserWarning):
     """No latent dimension carries information: the decoder ignores z."""
@@ -193,7 +194,7 @@ def _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet) -> T
         message = (
             f"posterior collapse: none of the {cfg.model.latent_dim} latent dimensions is active "
             "(variance of the posterior mean across the data <= 0.01), so the decoder ignores z; "
-            "remedies: KL warm-up (--kl-warmup-epochs 10), a lower --beta, or free bits"
+            "remedies: KL warm-up (--kl-warmup-epochs 10), a lower --beta, or free bits (--free-bits 0.1)"
         )
         warnings.warn(message, PosteriorCollapseWarning, stacklevel=3)
     result = TrainResult(model=model.eval(), config=cfg, history=history, summary=summary, run_dir=run_dir)
@@ -309,8 +310,13 @@ def _flat(config: RunConfig) -> dict[str, Any]:
 def _as_dataset(data: Any, cfg: RunConfig) -> Dataset:
     if isinstance(data, Dataset):
         return data
-    if isinstance(data, np.ndarray):
-        return dataset_from_array(data, name="array")
+    if data is not None and not isinstance(data, str):
+        # Arrays, tensors and nested lists are data too: never silently ignored.
+        try:
+            array = np.asarray(data)
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"cannot use {type(data).__name__} as data ({exc}); pass an array of shape (N, ...)") from None
+        return dataset_from_array(array, name=type(data).__name__)
     d = cfg.data
     return load_data(d.data, split=d.split, label_column=d.label_column, image_size=d.image_size)
 

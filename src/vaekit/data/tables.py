@@ -6,6 +6,7 @@ importing vaekit stays fast.
 
 from __future__ import annotations
 
+import re
 import tokenize
 import zipfile
 import zlib
@@ -189,10 +190,11 @@ def _read_frame(path: Path, pd):
 
 
 def printable(name: str) -> str:
-    """A column name or spec for a one-line error: as is, or its repr if it holds a newline or other control character."""
+    """``name`` for a one-line error: as is, or its repr if it holds a newline or another control character."""
     return name if name.isprintable() else repr(name)
 
 
 def _first_line(error: BaseException) -> str:
+    """The error's first line, without memory addresses (``<ast.Name object at 0x7f...>``) that change per run."""
     lines = str(error).splitlines()
-    return lines[0] if lines and lines[0] else type(error).__name__
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", lines[0]) if lines and lines[0] else type(error).__name__

