@@ -62,6 +62,8 @@ def test_weights_file_is_safetensors_with_metadata(saved):
         (lambda d: _edit_config(d, lambda c: c["model"].update(latent_dim=5)), ModelFileError, "does not match its config"),
         (lambda d: _edit_config(d, lambda c: c["model"].update(likelihood="bernoulli" if c["model"]["likelihood"] != "bernoulli" else "gaussian-learned")), ModelFileError, "does not match its config"),
         (lambda d: _edit_config(d, lambda c: c["model"].update(wings=2)), ModelFileError, "unknown key 'wings'"),
+        (lambda d: _rewrite_weights(d, lambda t: {k: v.double() for k, v in t.items()}), ModelFileError, "torch.float64"),
+        (lambda d: _rewrite_weights(d, lambda t: {k: v.fill_(float("nan")) for k, v in t.items()}), ModelFileError, "NaN"),
     ],
 )
 def test_damaged_run_folders_are_refused_with_one_clear_error(saved, damage, error, phrase):
@@ -70,6 +72,12 @@ def test_damaged_run_folders_are_refused_with_one_clear_error(saved, damage, err
     with pytest.raises(error, match=phrase) as info:
         load(run_dir)
     assert "\n" not in str(info.value)
+
+
+def _rewrite_weights(run_dir, change):
+    from safetensors.torch import load_file, save_file
+
+    save_file(change(load_file(run_dir / "model.safetensors")), run_dir / "model.safetensors")
 
 
 def _edit_config(run_dir, change):

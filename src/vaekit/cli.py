@@ -19,6 +19,7 @@ from typing import Sequence
 
 from vaekit import __version__
 from vaekit.config import SECTIONS, field_docs
+from vaekit.presets import PRESETS
 from vaekit.errors import DataError, RunDirError, VaekitError
 
 EXIT_USAGE = 2
@@ -285,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="YAML or JSON file with config keys (flags override it)")
     p.add_argument(
         "--preset", default=None,
-        help="named settings applied under --config and flags: digits, mnist-mlp, mnist-burda, mnist-conv",
+        help=f"named settings applied under --config and flags: {', '.join(PRESETS)}",
     )
     _add_run_flags(p)
     _add_config_flags(p)

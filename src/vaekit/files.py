@@ -18,19 +18,12 @@ TMP_PREFIX = ".tmp-"
 
 def atomic_write(path: str | Path, write: Callable[[IO[Any]], object], mode: str = "wb") -> Path:
     """Write ``path`` through ``write(fileobj)`` atomically: all of it or none of it."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
+
+    def write_to(tmp: str) -> None:
+        with open(tmp, mode) as f:
             write(f)
-            f.flush()
-            os.fsync(f.fileno())  # the rename must not land before the bytes do
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-    return path
+
+    return atomic_write_via_path(path, write_to)
 
 
 def atomic_write_via_path(path: str | Path, write_to: Callable[[str], object]) -> Path:
@@ -41,7 +34,7 @@ def atomic_write_via_path(path: str | Path, write_to: Callable[[str], object]) -
     try:
         write_to(tmp)
         with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
+            os.fsync(f.fileno())  # the rename must not land before the bytes do
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from vaekit.config import RunConfig
@@ -99,10 +100,12 @@ def load(run_dir: str | Path, device: str = "cpu") -> nn.Module:
             f"{path} does not match its config: missing {missing[:3]}, unexpected {unexpected[:3]}"
         )
     for name, tensor in tensors.items():
-        if tensor.shape != expected[name].shape:
+        if tensor.shape != expected[name].shape or tensor.dtype != expected[name].dtype:
             raise ModelFileError(
-                f"{path} does not match its config: {name} has shape {tuple(tensor.shape)}, "
-                f"the config needs {tuple(expected[name].shape)}"
+                f"{path} does not match its config: {name} is {tensor.dtype} {tuple(tensor.shape)}, "
+                f"the config needs {expected[name].dtype} {tuple(expected[name].shape)}"
             )
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ModelFileError(f"{path} holds NaN or infinite weights in {name}; the model is unusable, retrain it")
     model.load_state_dict(tensors)
     return model.to(device).eval()

@@ -67,8 +67,10 @@ class BernoulliLikelihood(Likelihood):
         return self._independent(Bernoulli(logits=params, validate_args=False))
 
     def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
-        # log Bern(x; sigmoid(l)) = x * l - softplus(l): the logits form, exact and
-        # stable where sigmoid-then-BCE saturates, and it broadcasts over x.
+        # The logits form is exact and stable where sigmoid-then-BCE saturates.
+        if params.shape == x.shape:  # training: one fused kernel forward and backward
+            return -self._sum_event(F.binary_cross_entropy_with_logits(params, x, reduction="none"))
+        # log Bern(x; sigmoid(l)) = x * l - softplus(l), which broadcasts x over samples.
         return self._sum_event(x * params - F.softplus(params))
 
     def mean(self, params: Tensor) -> Tensor:

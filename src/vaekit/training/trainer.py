@@ -222,16 +222,16 @@ class Trainer:
         per_sample = terms.loss(self._beta_at(steps_per_epoch), self.free_bits)  # (B,)
         loss = per_sample.mean()  # the one reduction
         self.optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
-            return self._non_finite("loss", loss, terms)
         loss.backward()
-        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
         if cfg.grad_clip is not None:
             norm = nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip, foreach=True)
         else:
-            norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-        if not torch.isfinite(norm):
-            return self._non_finite("gradient norm", norm, terms)
+            grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+            norm = torch.stack(torch._foreach_norm(grads)).sum()  # finite iff every gradient is
+        # One host read per step covers both the loss and the gradients.
+        if not torch.isfinite(loss + norm):
+            what, value = ("loss", loss) if not torch.isfinite(loss) else ("gradient norm", norm)
+            return self._non_finite(what, value, terms)
         self.optimizer.step()
         self.step += 1
         with torch.no_grad():
