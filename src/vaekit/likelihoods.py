@@ -67,11 +67,11 @@ class BernoulliLikelihood(Likelihood):
         return self._independent(Bernoulli(logits=params, validate_args=False))
 
     def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
-        # The logits form is exact and stable where sigmoid-then-BCE saturates.
-        if params.shape == x.shape:  # training: one fused kernel forward and backward
-            return -self._sum_event(F.binary_cross_entropy_with_logits(params, x, reduction="none"))
-        # log Bern(x; sigmoid(l)) = x * l - softplus(l), which broadcasts x over samples.
-        return self._sum_event(x * params - F.softplus(params))
+        # The logits form is exact and stable where sigmoid-then-BCE saturates, and
+        # one fused kernel forward and backward. expand_as broadcasts x over leading
+        # sample dimensions as a stride-0 view: no copy of x per sample.
+        nll = F.binary_cross_entropy_with_logits(params, x.expand_as(params), reduction="none")
+        return -self._sum_event(nll)
 
     def mean(self, params: Tensor) -> Tensor:
         return torch.sigmoid(params)
