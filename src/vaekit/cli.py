@@ -163,10 +163,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model = load(args.run_dir)
     data = load_data_for(args.run_dir, args.data, split=args.split, label_column=args.label_column)
     report = {"data": args.data, "split": args.split, **evaluate(model, data.x, n_samples=args.samples, seed=args.seed)}
+    units = active_units(model, data.x)
+    report["active_units"] = units["count"]
+    report["kl_per_dim"] = units["kl_per_dim"]
     if args.iw_samples:
         report.update(evaluate_likelihood(model, data.x, k=args.iw_samples, seed=args.seed))
-    else:
-        report["active_units"] = active_units(model, data.x)["count"]
     if args.json:
         print(json.dumps(report))
         return 0
@@ -178,6 +179,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if "bits_per_dim" in report:
         print(f"  {'bits_per_dim':<18} {report['bits_per_dim']:.4f}")
     print(f"  {'active_units':<18} {report['active_units']} of {model.latent_dim}")
+    print(f"  {'kl_per_dim':<18} {' '.join(f'{v:.3f}' for v in report['kl_per_dim'])}")
     return 0
 
 
