@@ -65,7 +65,6 @@ class Trainer:
         checkpoint_dir: str | Path | None = None,
         progress: bool = False,
         log: Callable[[str], None] | None = None,
-        extra_state: dict[str, Any] | None = None,
     ) -> None:
         config.validate()
         self.model = model
@@ -75,7 +74,6 @@ class Trainer:
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.progress = progress and sys.stderr.isatty()
         self.log = log
-        self.extra_state = extra_state or {}
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         self.optimizer = _adam(model, config)
@@ -117,7 +115,6 @@ class Trainer:
             "stopped_early": self.stopped_early,
             "nan_skips": self.nan_skips,
             "global_rng": _global_rng_state(),
-            **self.extra_state,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
