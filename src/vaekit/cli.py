@@ -19,8 +19,8 @@ from typing import Sequence
 
 from vaekit import __version__
 from vaekit.config import SECTIONS, field_docs
-from vaekit.presets import PRESETS
 from vaekit.errors import DataError, RunDirError, VaekitError
+from vaekit.presets import PRESETS
 
 EXIT_USAGE = 2
 

@@ -74,6 +74,8 @@ def resolve_config(
     config: RunConfig | dict | str | Path | None = None,
     overrides: dict[str, Any] | None = None,
     preset_name: str | None = None,
+    *,
+    source: str = "config",
 ) -> RunConfig:
     """Defaults, then a preset, then a config object / mapping / YAML file, then ``overrides``."""
     base = RunConfig()
@@ -82,7 +84,7 @@ def resolve_config(
     if isinstance(config, RunConfig):
         resolved = config
     elif isinstance(config, dict):
-        resolved = base.updated(config)
+        resolved = base.updated(config, source=source)
     elif config is not None:
         resolved = base.updated(load_config_file(config), source=str(config))
     else:
@@ -135,7 +137,10 @@ def train(
     if isinstance(data, str):
         overrides["data"] = data
     run_dir = None if out is None else Path(out)
-    cfg = resolve_config(config, overrides, preset)
+    source = "config"
+    if isinstance(config, (str, Path)):  # read the file once: for the settings and, on resume, its keys
+        source, config = str(config), load_config_file(config)
+    cfg = resolve_config(config, overrides, preset, source=source)
     cfg.validate()  # settings first: no data is read (or downloaded) for a bad config
     resuming = False
     if run_dir is not None:
@@ -277,11 +282,7 @@ def _check_run_dir(run_dir: Path, resume: str | None, overwrite: bool) -> bool:
 
 
 def _keys_of(config: Any) -> set[str]:
-    if isinstance(config, dict):
-        return set(config)
-    if isinstance(config, (str, Path)):
-        return set(load_config_file(config))
-    return set()
+    return set(config) if isinstance(config, dict) else set()
 
 
 def _resume_config(run_dir: Path, requested: RunConfig, given: set[str]) -> RunConfig:

@@ -76,7 +76,9 @@ class Trainer:
         self.log = log
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
-        self.optimizer = _adam(model, config)
+        # Walked once here, not twice per step (parameters() traverses every module).
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = _adam(self.params, config)
         self.scheduler = _lr_scheduler(self.optimizer, config)
         self.generator = torch.Generator().manual_seed(config.seed)
         # Progress counters, all saved in the checkpoint.
@@ -221,9 +223,9 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip is not None:
-            norm = nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip, foreach=True)
+            norm = nn.utils.clip_grad_norm_(self.params, cfg.grad_clip, foreach=True)
         else:
-            grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+            grads = [p.grad for p in self.params if p.grad is not None]
             norm = torch.stack(torch._foreach_norm(grads)).sum()  # finite iff every gradient is
         # One host read per step covers both the loss and the gradients.
         if not torch.isfinite(loss + norm):
@@ -326,11 +328,10 @@ class Trainer:
         return "  ".join(parts)
 
 
-def _adam(model: nn.Module, cfg: TrainConfig) -> torch.optim.Adam:
+def _adam(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Adam:
     """Adam with the fused kernel (one pass over all parameters; ~30% faster per step than
     ``foreach`` for the MNIST MLP on 2 CPU cores), or the multi-tensor path where fused
     is not supported."""
-    params = list(model.parameters())
     try:
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     except (RuntimeError, ValueError):  # pragma: no cover - old torch or unsupported device
