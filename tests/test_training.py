@@ -328,3 +328,12 @@ def test_training_in_slices_equals_training_at_once(xs):
         sliced.fit(*xs, until_epoch=stop)
         assert sliced.epoch == stop
     assert_same_weights(weights(whole), weights(sliced))
+
+
+
+def test_on_epoch_end_callbacks_see_each_row(xs):
+    trainer = make(epochs=3)
+    seen = []
+    trainer.on_epoch_end.append(lambda t, row: seen.append((t.epoch, row["epoch"], "train_loss" in row)))
+    trainer.fit(*xs)
+    assert seen == [(1, 1, True), (2, 2, True), (3, 3, True)]

@@ -16,7 +16,7 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -55,6 +55,9 @@ class Trainer:
         Show a progress bar (only when stderr is a terminal).
     log:
         Called with one line per epoch, e.g. ``print``; ``None`` is silent.
+    on_epoch_end:
+        Called as ``f(trainer, row)`` after each epoch with that epoch's
+        metrics row (e.g. to log to TensorBoard).
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class Trainer:
         checkpoint_dir: str | Path | None = None,
         progress: bool = False,
         log: Callable[[str], None] | None = None,
+        on_epoch_end: Sequence[Callable[[Trainer, dict[str, float]], None]] = (),
     ) -> None:
         config.validate()
         self.model = model
@@ -74,6 +78,7 @@ class Trainer:
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.progress = progress and sys.stderr.isatty()
         self.log = log
+        self.on_epoch_end = list(on_epoch_end)
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         # Walked once here, not twice per step (parameters() traverses every module).
@@ -301,6 +306,8 @@ class Trainer:
                 self._bar.write(line, file=sys.stderr)  # above the bar, not through it
             else:
                 self.log(line)
+        for callback in self.on_epoch_end:
+            callback(self, row)
         self.save()
 
     def evaluate(self, x: Tensor) -> dict[str, float]:
