@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from vaekit.likelihoods import LIKELIHOODS, build_likelihood
 from vaekit.errors import ConfigError
+from vaekit.likelihoods import LIKELIHOODS, build_likelihood
 
 SHAPES = [(6,), (2, 3, 4)]
 

@@ -231,8 +231,8 @@ def test_checkpoints_restore_the_global_rngs(tmp_path, xs):
 
 
 def test_a_failed_save_is_reported_and_keeps_the_last_checkpoint(tmp_path, xs, monkeypatch):
-    from vaekit.training import CheckpointError
     import vaekit.training.trainer as trainer_module
+    from vaekit.training import CheckpointError
 
     trainer = make(tmp_path, epochs=3)
     real = trainer_module.save_checkpoint

@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import json
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -33,6 +34,10 @@ ACTIVATIONS = ("relu", "silu", "tanh", "elu", "leaky_relu")
 SPLITS = ("train", "test")
 ON_NAN = ("stop", "skip")
 LR_SCHEDULES = ("constant", "cosine", "step", "plateau")
+PRECISIONS = ("fp32", "bf16")
+LOADINGS = ("auto", "memory", "stream")
+#: auto, cpu, cuda or cuda:N (checked against the machine when training starts).
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 @dataclass
@@ -106,7 +111,7 @@ class TrainConfig:
     epochs: int = 30
     """Passes over the training split."""
     batch_size: int = 128
-    """Samples per Adam step."""
+    """Samples per Adam step in each process; under torchrun the global batch is batch_size x the number of processes."""
     lr: float = 1e-3
     """Adam learning rate (the usual 1e-3 of Kingma & Ba for VAEs)."""
     weight_decay: float = 0.0
@@ -131,6 +136,8 @@ class TrainConfig:
     """Epochs without a better validation loss before plateau decays the rate."""
     grad_clip: float | None = None
     """Clip the global gradient norm to this value; None = no clipping."""
+    trim_fraction: float = 0.0
+    """Leave each batch's highest-loss fraction of rows out of the gradient (trimmed likelihood), so outliers in the data are not learned; 0 = off."""
     patience: int | None = None
     """Stop after this many epochs without a better validation loss; None = never stop early."""
     dynamic_binarization: bool = False
@@ -147,6 +154,12 @@ class TrainConfig:
     """A NaN or infinite loss or gradient: ``stop`` with an error, or ``skip`` the batch (logged)."""
     max_nan_skips: int = 10
     """With ``on_nan: skip``, stop anyway after this many skipped batches."""
+    device: str = "auto"
+    """Where to train: auto (cuda when a GPU is available), cpu, cuda or cuda:N; under torchrun, cuda is cuda:LOCAL_RANK."""
+    precision: str = "fp32"
+    """fp32, or bf16: matrix products autocast to bfloat16 (weights, optimiser and loss stay fp32); for GPUs."""
+    compile: bool = False
+    """torch.compile the loss computation: a slower start (timed in summary.json) for faster steps; eager if it fails."""
 
     def validate(self) -> None:
         _check_numbers(self)
@@ -154,6 +167,9 @@ class TrainConfig:
             raise ConfigError(f"invalid value for 'seed': {show(self.seed)} (must be in [0, {MAX_SEED}])")
         _check_choice("on_nan", self.on_nan, ON_NAN)
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _check_choice("precision", self.precision, PRECISIONS)
+        if not isinstance(self.device, str) or not _DEVICE.match(self.device):
+            raise ConfigError(f"invalid value for 'device': {show(self.device)} (use auto, cpu, cuda or cuda:N)")
         for name in ("lr_step_epochs", "lr_patience"):
             _check_positive(name, getattr(self, name))
         if not 0.0 < self.lr_gamma <= 1.0:
@@ -165,6 +181,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "keep_checkpoints", "max_nan_skips"):
             _check_positive(name, getattr(self, name))
         _check_positive("lr", self.lr)
+        if not 0.0 <= self.trim_fraction < 1.0:
+            raise ConfigError(f"trim_fraction must be in [0, 1), got {self.trim_fraction}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         for name in ("weight_decay", "kl_warmup_epochs", "checkpoint_every", "kl_cycles", "lr_min"):
@@ -188,10 +206,19 @@ class DataConfig:
     """Column of a table holding labels (kept out of the features)."""
     image_size: tuple[int, ...] | None = None
     """Resize images of a folder to (H, W); default: the first image's size."""
+    loading: str = "auto"
+    """memory: load the whole file; stream: read .npy (memory-mapped) and .parquet in blocks; auto: stream files over 512 MB."""
+    block_mb: float = 4.0
+    """Streamed .npy files are read in blocks of about this many MB (a Parquet block is one row group)."""
+    shuffle_window_mb: float = 256.0
+    """Streamed data is shuffled by block, then row by row within windows of blocks of about this many MB."""
 
     def validate(self) -> None:
         _check_numbers(self)
         _check_choice("split", self.split, SPLITS)
+        _check_choice("loading", self.loading, LOADINGS)
+        _check_positive("block_mb", self.block_mb)
+        _check_positive("shuffle_window_mb", self.shuffle_window_mb)
         if self.image_size is not None and (
             len(self.image_size) != 2 or any(s <= 0 for s in self.image_size)
         ):

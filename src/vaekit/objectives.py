@@ -7,6 +7,7 @@ to resume exactly.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -36,6 +37,19 @@ class LossTerms:
         if free_bits > 0 and self.kl_per_dim is not None:
             kl = free_bits_kl(self.kl_per_dim, free_bits)
         return self.reconstruction + beta * kl
+
+
+def trimmed_mean(per_sample: Tensor, fraction: float) -> Tensor:
+    """Mean of the per-sample losses without the highest ``fraction`` of them.
+
+    The trimmed likelihood estimator (Neykov et al. 2007): rows the model
+    explains worst in a batch give no gradient, so a minority of outliers in
+    unlabelled training data is not learned. ``fraction = 0`` is the mean.
+    """
+    if fraction <= 0:
+        return per_sample.mean()
+    keep = max(1, math.ceil(per_sample.shape[0] * (1.0 - fraction)))
+    return per_sample.topk(keep, largest=False, sorted=False).values.mean()  # (B,) -> ()
 
 
 def kl_per_dim(mu: Tensor, logvar: Tensor) -> Tensor:

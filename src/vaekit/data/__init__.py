@@ -6,16 +6,22 @@ from vaekit.data.sources import (
     load_data,
     source_kind,
     split_indices,
+    split_rows,
+    take_rows,
     validate_for_likelihood,
     write_idx,
 )
+from vaekit.data.streaming import StreamedDataset
 
 __all__ = [
     "Dataset",
+    "StreamedDataset",
     "dataset_from_array",
     "load_data",
     "source_kind",
     "split_indices",
+    "split_rows",
+    "take_rows",
     "validate_for_likelihood",
     "write_idx",
 ]

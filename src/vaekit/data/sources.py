@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vaekit.data import idx, tables
+from vaekit.data import idx, streaming, tables
 from vaekit.data.dataset import Dataset
 from vaekit.data.idx import write_idx
+from vaekit.data.streaming import StreamedDataset
 from vaekit.errors import ConfigError, DataError
 
 __all__ = ["load_data", "split_indices", "validate_for_likelihood", "write_idx"]
@@ -43,8 +44,11 @@ def load_data(
     label_column: str | None = None,
     image_size: tuple[int, int] | None = None,
     cache_dir: str | os.PathLike | None = None,
-) -> Dataset:
-    """Load the data named by ``spec``.
+    loading: str = "memory",
+    block_mb: float = 4.0,
+    shuffle_window_mb: float = 256.0,
+) -> Dataset | StreamedDataset:
+    """Load the data named by ``spec``, or open it for streaming.
 
     Parameters
     ----------
@@ -63,10 +67,16 @@ def load_data(
     cache_dir:
         Root of the download cache; datasets go to ``<root>/<name>``. Default
         ``$VAEKIT_CACHE``, else ``~/.cache/vaekit``.
+    loading:
+        ``"memory"``, ``"stream"`` (``.npy``/``.parquet`` read block by block,
+        see :mod:`vaekit.data.streaming`) or ``"auto"`` (stream files over
+        ``AUTO_STREAM_BYTES``).
+    block_mb, shuffle_window_mb:
+        Block and shuffle-window sizes of streamed data.
 
     Returns
     -------
-    Dataset
+    Dataset or StreamedDataset
         ``x`` float32 ``(N, D)`` or ``(N, C, H, W)``, images scaled to [0, 1].
 
     Raises
@@ -79,6 +89,12 @@ def load_data(
     kind = _source_kind(spec)
     path = Path(spec).expanduser()
     _check_options(spec, kind, split, label_column, image_size)
+    if kind in ("array", "table") and streaming.should_stream(path, loading):
+        return streaming.open_streamed(
+            path, label_column=label_column, block_mb=block_mb, shuffle_window_mb=shuffle_window_mb
+        )
+    if loading == "stream":
+        raise DataError(f"--loading stream reads .npy and .parquet files, not {spec}; use --loading memory")
     if kind == "digits":
         data = _load_digits()
     elif kind == "idx-download":
@@ -255,7 +271,7 @@ def _check_values(data: Dataset) -> None:
     )
 
 
-def validate_for_likelihood(data: Dataset, likelihood: str) -> None:
+def validate_for_likelihood(data: Dataset | StreamedDataset, likelihood: str) -> None:
     """Check that ``data`` fits the support of the observation ``likelihood``.
 
     A Bernoulli likelihood needs values in [0, 1]; outside that range its
@@ -268,7 +284,10 @@ def validate_for_likelihood(data: Dataset, likelihood: str) -> None:
     """
     if likelihood != "bernoulli" or len(data) == 0:
         return
-    low, high = float(data.x.min()), float(data.x.max())
+    if isinstance(data, StreamedDataset):  # scanned once when it was opened
+        low, high = data.value_range
+    else:
+        low, high = float(data.x.min()), float(data.x.max())
     if low < 0.0 or high > 1.0:
         raise DataError(
             f"{data.name} has values in [{low:.4g}, {high:.4g}] but the bernoulli likelihood "
@@ -301,6 +320,28 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, n
         )
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def split_rows(
+    data: Dataset | StreamedDataset, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray] | tuple[StreamedDataset, StreamedDataset]:
+    """Train and validation rows: index arrays (:func:`split_indices`), or streamed parts of whole blocks."""
+    if isinstance(data, StreamedDataset):
+        return data.split(val_fraction, seed)
+    return split_indices(len(data), val_fraction, seed)
+
+
+def take_rows(
+    data: Dataset | StreamedDataset, rows: np.ndarray | StreamedDataset, limit: int | None = None
+) -> Dataset:
+    """``rows`` of ``data`` (from :func:`split_rows`) in memory, the first ``limit`` of them.
+
+    A streamed part is never read whole: it gives a seeded sample of whole
+    blocks, at most ``limit`` or ``STREAMED_SAMPLE_ROWS`` rows.
+    """
+    if isinstance(rows, StreamedDataset):
+        return rows.sample(limit or streaming.STREAMED_SAMPLE_ROWS)
+    return data.subset(np.asarray(rows)[:limit])
 
 
 def _val_size(n: int, val_fraction: float) -> int:

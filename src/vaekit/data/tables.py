@@ -22,7 +22,7 @@ _CHANNELS = (1, 3, 4)
 # a cut-off file (EOFError), a broken zip (BadZipFile, zlib.error, RuntimeError
 # for "encrypted" or NotImplementedError for unknown compression), or a header
 # whose shape needs more memory than there is (MemoryError).
-_UNREADABLE = (
+UNREADABLE = (
     OSError, ValueError, EOFError, RuntimeError, MemoryError, zipfile.BadZipFile, zlib.error, tokenize.TokenError,
 )
 
@@ -69,8 +69,8 @@ def load_npy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         with open(path, "rb") as f:
             array = np.load(f, allow_pickle=False)
-    except _UNREADABLE as e:
-        raise DataError(f"cannot read {path} ({_first_line(e)}); save it with numpy.save on a numeric array") from e
+    except UNREADABLE as e:
+        raise DataError(f"cannot read {path} ({first_line(e)}); save it with numpy.save on a numeric array") from e
     if not isinstance(array, np.ndarray):
         raise DataError(f"{path} holds an .npz archive, not one array; rename it to .npz")
     return as_samples(array, str(path)), None
@@ -87,8 +87,8 @@ def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             else:
                 with loaded as archive:
                     arrays = {key: archive[key] for key in archive.files}
-    except _UNREADABLE as e:
-        raise DataError(f"cannot read {path} ({_first_line(e)}); save it with numpy.savez on numeric arrays") from e
+    except UNREADABLE as e:
+        raise DataError(f"cannot read {path} ({first_line(e)}); save it with numpy.savez on numeric arrays") from e
     x_key = next((k for k in ("x", "X") if k in arrays), None)
     y_key = next((k for k in ("y", "Y") if k in arrays), None)
     if x_key is None and len(arrays) == 1:
@@ -186,7 +186,7 @@ def _read_frame(path: Path, pd):
         raise DataError(f"{path} is empty; it needs a header row and at least one data row") from e
     except (OSError, ValueError, pd.errors.ParserError) as e:
         # pyarrow's errors derive from these too; keep the message to one line.
-        raise DataError(f"cannot parse {path} ({_first_line(e)}); check that it is a valid table") from e
+        raise DataError(f"cannot parse {path} ({first_line(e)}); check that it is a valid table") from e
 
 
 def printable(name: str) -> str:
@@ -194,7 +194,7 @@ def printable(name: str) -> str:
     return name if name.isprintable() else repr(name)
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     """The error's first line, without memory addresses (``<ast.Name object at 0x7f...>``) that change per run."""
     lines = str(error).splitlines()
     return re.sub(r" at 0x[0-9a-fA-F]+", "", lines[0]) if lines and lines[0] else type(error).__name__

@@ -1,11 +1,16 @@
 """The one training loop: Adam on the mean per-sample loss, with exact resume.
 
 In-memory data is batched by indexing one tensor with a permutation; there
-is no per-sample DataLoader. Running sums stay on the device and are read
-once per epoch, so a step costs no host synchronisation. Everything random
-comes from generators whose state is in the checkpoint: the batch order of
-epoch e is a pure function of (seed, e), the sampling noise comes from one
-saved generator, and so a resumed run ends with bitwise the same weights.
+is no per-sample DataLoader. Data larger than memory arrives in batches
+from a :class:`~vaekit.data.StreamedDataset`, a window of blocks at a time.
+Running sums stay on the device and are read once per epoch, so a step
+costs one host read (the NaN guard). Everything random comes from
+generators whose state is in the checkpoint: the batch order of epoch e is
+a pure function of (seed, e), the sampling noise comes from one saved
+generator per process, and so a resumed run ends with bitwise the same
+weights. Under torchrun each process trains on its shard of the epoch's
+order and DistributedDataParallel averages the gradients
+(:mod:`vaekit.training.distributed`).
 """
 
 from __future__ import annotations
@@ -23,9 +28,12 @@ import torch
 from torch import Tensor, nn
 
 from vaekit.config import TrainConfig
+from vaekit.data.streaming import StreamedDataset
 from vaekit.errors import VaekitError
 from vaekit.evaluation import mean_loss_terms
-from vaekit.objectives import kl_weight
+from vaekit.objectives import kl_weight, trimmed_mean
+from vaekit.training import device as devices
+from vaekit.training import distributed
 from vaekit.training.checkpoint import load_latest_checkpoint, save_checkpoint
 
 TERMS = ("loss", "reconstruction", "kl")
@@ -48,9 +56,11 @@ class Trainer:
         Any module with ``loss_terms(x, generator) -> LossTerms`` and a
         ``config.beta``.
     config:
-        Optimisation settings.
+        Optimisation settings; ``config.device`` decides where the model and
+        the batches go (the model is moved there).
     checkpoint_dir:
-        Where checkpoints go; ``None`` disables them.
+        Where checkpoints go; ``None`` disables them. Under torchrun only
+        rank 0 writes them.
     progress:
         Show a progress bar (only when stderr is a terminal).
     log:
@@ -71,13 +81,15 @@ class Trainer:
         on_epoch_end: Sequence[Callable[[Trainer, dict[str, float]], None]] = (),
     ) -> None:
         config.validate()
-        self.model = model
+        self.device = distributed.resolve_device(config.device)
+        self.world = distributed.init_process_group(self.device)
+        self.model = devices.prepare_model(model, self.device)
         self.config = config
         self.beta = float(model.config.beta)
         self.free_bits = float(getattr(model.config, "free_bits", 0.0))
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
-        self.progress = progress and sys.stderr.isatty()
-        self.log = log
+        self.progress = progress and sys.stderr.isatty() and self.world.is_main
+        self.log = log if self.world.is_main else None
         self.on_epoch_end = list(on_epoch_end)
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
@@ -85,12 +97,14 @@ class Trainer:
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = _adam(self.params, config)
         self.scheduler = _lr_scheduler(self.optimizer, config)
-        self.generator = torch.Generator().manual_seed(config.seed)
+        # One noise stream per process; rank 0's is the single-process one.
+        self.generator = torch.Generator(self.device).manual_seed(config.seed + self.world.rank * 7_919)
+        self._loss = self._loss_function(model)
         # Progress counters, all saved in the checkpoint.
         self.epoch = 0  # completed epochs
         self.step = 0  # optimiser steps taken
         self.batch_in_epoch = 0
-        self.epoch_sums = torch.zeros(len(TERMS) + 1, dtype=torch.float64)  # + rows seen
+        self.epoch_sums = torch.zeros(len(TERMS) + 1, dtype=torch.float64, device=self.device)  # + rows seen
         self.history: list[dict[str, float]] = []
         self.best_val = math.inf
         self.best_epoch = 0
@@ -101,19 +115,49 @@ class Trainer:
         self.last_checkpoint: Path | None = None
         self._bar = None
 
+    def _loss_function(self, model: nn.Module) -> Any:
+        """What a step calls ``.loss_terms`` on: the model itself for fp32 eager on one process."""
+        self._compiled: devices.CompiledLoss | None = None
+        if self.world.size == 1 and not self.config.compile and self.config.precision == "fp32":
+            return model
+        fn = model.loss_terms
+        if self.world.size > 1:
+            fn = distributed.data_parallel(model, self.device)
+        if self.config.compile:
+            self._compiled = devices.CompiledLoss(fn, self.log)
+            fn = self._compiled.fn
+            # The first step is timed, and re-run eagerly if compilation fails.
+            self._train_step = self._first_compiled_step  # type: ignore[method-assign]
+        if self.config.precision == "bf16":
+            fn = devices.with_autocast(fn, self.device)
+        return devices.LossCall(fn)
+
+    @property
+    def compile_seconds(self) -> float | None:
+        """Wall time of the first compiled step (compilation included); None without --compile."""
+        return None if self._compiled is None else self._compiled.seconds
+
     # ------------------------------------------------------------------ state
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue bit-for-bit (tensors and plain values only)."""
+        """Everything needed to continue bit-for-bit (tensors and plain values only).
+
+        Under torchrun every rank calls it (the per-rank noise generators and
+        running sums are gathered), and rank 0's copy is the one saved.
+        """
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "generator": self.generator.get_state(),
+            "generator_device": self.device.type,
+            "world_size": self.world.size,
+            "rank_generators": distributed.all_gather(self.generator.get_state(), self.device),
+            "rank_epoch_sums": distributed.all_gather(self.epoch_sums, self.device),
             "epoch": self.epoch,
             "step": self.step,
             "batch_in_epoch": self.batch_in_epoch,
-            "epoch_sums": self.epoch_sums.clone(),
+            "epoch_sums": self.epoch_sums.to("cpu", copy=True),
             "history": copy.deepcopy(self.history),
             "best_val": self.best_val,
             "best_epoch": self.best_epoch,
@@ -129,11 +173,24 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        self.generator.set_state(state["generator"])
+        world = int(state.get("world_size", 1))
+        if world != self.world.size:
+            raise TrainingError(
+                f"the checkpoint was written by {world} process(es) and this run has {self.world.size}; "
+                f"resume it with the same number (torchrun --nproc_per_node {world} ...)"
+            )
+        rank = self.world.rank
+        # A row of the stacked states is a view; set_state needs a tensor of its own (a view crashes torch 2.13).
+        generator = state["rank_generators"][rank].clone() if "rank_generators" in state else state["generator"]
+        if state.get("generator_device", "cpu") == self.device.type:
+            self.generator.set_state(generator)
+        else:  # a CPU and a CUDA generator hold different states: continue from a fresh, seeded one
+            self.generator.manual_seed(self.config.seed + rank * 7_919 + int(state["step"]))
         self.epoch = int(state["epoch"])
         self.step = int(state["step"])
         self.batch_in_epoch = int(state["batch_in_epoch"])
-        self.epoch_sums = state["epoch_sums"].clone()
+        sums = state["rank_epoch_sums"][rank] if "rank_epoch_sums" in state else state["epoch_sums"]
+        self.epoch_sums = sums.to(self.device, copy=True)
         self.history = list(state["history"])
         self.best_val = float(state["best_val"])
         self.best_epoch = int(state["best_epoch"])
@@ -154,53 +211,82 @@ class Trainer:
         return True
 
     def save(self) -> Path | None:
-        """Checkpoint now; a failed write leaves the previous checkpoint as it was."""
+        """Checkpoint now; a failed write leaves the previous checkpoint as it was.
+
+        Under torchrun every rank calls it together; rank 0 writes, and a
+        failed write stops every rank.
+        """
         if self.checkpoint_dir is None:
             return None
-        try:
-            self.last_checkpoint = save_checkpoint(
-                self.checkpoint_dir, self.state_dict(), self.step, keep=self.config.keep_checkpoints
-            )
-        except OSError as exc:
+        state = self.state_dict()  # every rank: it gathers the per-rank states
+        error: OSError | None = None
+        if self.world.is_main:
+            try:
+                self.last_checkpoint = save_checkpoint(
+                    self.checkpoint_dir, state, self.step, keep=self.config.keep_checkpoints
+                )
+            except OSError as exc:
+                error = exc
+        if distributed.agree(error is not None):
             kept = f"the previous checkpoint {self.last_checkpoint} is intact" if self.last_checkpoint else "no earlier checkpoint"
+            reason = "failed on rank 0" if error is None else (error.strerror or error)
             raise CheckpointError(
                 f"cannot write a checkpoint at step {self.step} in {self.checkpoint_dir} "
-                f"({exc.strerror or exc}); {kept}; free space and continue with --resume auto"
-            ) from exc
+                f"({reason}); {kept}; free space and continue with --resume auto"
+            ) from error
         return self.last_checkpoint
 
     # ------------------------------------------------------------------ loop
 
     def fit(
-        self, train_x: Tensor, val_x: Tensor | None = None, *, until_epoch: int | None = None
+        self,
+        train_x: Tensor | StreamedDataset,
+        val_x: Tensor | StreamedDataset | None = None,
+        *,
+        until_epoch: int | None = None,
     ) -> list[dict[str, float]]:
         """Train until ``config.epochs`` (or early stopping); returns the per-epoch history.
 
-        At the end the model holds the weights of the best validation epoch
-        (the last epoch when there is no validation data). ``until_epoch``
-        stops earlier, with the current weights, so that training can go on in
-        slices (e.g. to evaluate between them); schedules still span
-        ``config.epochs``.
+        ``train_x`` and ``val_x`` are in-memory tensors or streamed parts of a
+        file. At the end the model holds the weights of the best validation
+        epoch (the last epoch when there is no validation data).
+        ``until_epoch`` stops earlier, with the current weights, so that
+        training can go on in slices (e.g. to evaluate between them);
+        schedules still span ``config.epochs``.
         """
         cfg = self.config
         last = cfg.epochs if until_epoch is None else min(until_epoch, cfg.epochs)
-        n = train_x.shape[0]
-        steps_per_epoch = math.ceil(n / cfg.batch_size)
+        rank, world = self.world.rank, self.world.size
+        streamed = isinstance(train_x, StreamedDataset)
+        if streamed:
+            n = len(train_x)
+            steps_per_epoch = train_x.steps_per_epoch(cfg.batch_size, world)
+        else:
+            n = train_x.shape[0]
+            steps_per_epoch = math.ceil(math.ceil(n / world) / cfg.batch_size)
+            train_x = devices.place_data(train_x, self.device)
+        # Batches are copied to the device per step only when the data stays on the host.
+        host_batches = streamed or train_x.device != self.device
         has_val = val_x is not None and len(val_x) > 0
+        if has_val and isinstance(val_x, Tensor):
+            val_x = devices.place_data(val_x, self.device)
         bar = self._bar = self._progress_bar(steps_per_epoch)
         try:
             while self.epoch < last and not self.stopped_early:
                 started = time.perf_counter()
                 self.model.train()
-                order = self._epoch_order(n)
-                for b in range(self.batch_in_epoch, steps_per_epoch):
-                    idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-                    self._train_step(train_x[idx], steps_per_epoch)
-                    self.batch_in_epoch = b + 1
-                    if bar is not None:
-                        bar.update(1)
-                    if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and b + 1 < steps_per_epoch:
-                        self.save()
+                if host_batches:
+                    self._host_epoch(train_x, steps_per_epoch, bar)
+                else:
+                    order = distributed.shard(self._epoch_order(n), rank, world).to(train_x.device)
+                    for b in range(self.batch_in_epoch, steps_per_epoch):
+                        idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                        self._train_step(train_x[idx], steps_per_epoch)
+                        self.batch_in_epoch = b + 1
+                        if bar is not None:
+                            bar.update(1)
+                        if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and b + 1 < steps_per_epoch:
+                            self.save()
                 self._end_epoch(val_x if has_val else None, steps_per_epoch, time.perf_counter() - started)
                 if bar is not None:
                     bar.set_postfix_str(self._summary(self.history[-1]), refresh=False)
@@ -212,19 +298,60 @@ class Trainer:
             self.model.load_state_dict(self.best_state)
         return self.history
 
+    def _host_epoch(self, train_x: Tensor | StreamedDataset, steps_per_epoch: int, bar) -> None:
+        """One epoch of batches that live on the host: streamed blocks, or a tensor too big for the GPU."""
+        cfg, rank, world = self.config, self.world.rank, self.world.size
+        if isinstance(train_x, StreamedDataset):
+            batches = (
+                torch.from_numpy(xb)
+                for xb in train_x.batches(
+                    cfg.batch_size, cfg.seed, self.epoch, start_batch=self.batch_in_epoch, rank=rank, world_size=world
+                )
+            )
+        else:
+            order = distributed.shard(self._epoch_order(len(train_x)), rank, world)
+            batches = (
+                train_x[order[b * cfg.batch_size : (b + 1) * cfg.batch_size]]
+                for b in range(self.batch_in_epoch, steps_per_epoch)
+            )
+        for b, xb in enumerate(batches, start=self.batch_in_epoch):
+            self._train_step(devices.to_device(xb, self.device), steps_per_epoch)
+            self.batch_in_epoch = b + 1
+            if bar is not None:
+                bar.update(1)
+            if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and b + 1 < steps_per_epoch:
+                self.save()
+
     def _epoch_order(self, n: int) -> Tensor:
         # A fresh generator per epoch: the order depends on (seed, epoch) only,
         # so resuming mid-epoch replays the same permutation.
         g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.epoch)
         return torch.randperm(n, generator=g)
 
+    def _first_compiled_step(self, xb: Tensor, steps_per_epoch: int) -> None:
+        """The first step with --compile: timed (compilation happens in it), eager if compiling fails."""
+        del self._train_step  # every later step is the plain method
+        generator = self.generator.get_state()
+        rng = _global_rng_state()
+
+        def step(fn: devices.LossFn) -> None:
+            self._loss.loss_terms = fn if self.config.precision == "fp32" else devices.with_autocast(fn, self.device)
+            self._train_step(xb, steps_per_epoch)
+
+        def rewind() -> None:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.generator.set_state(generator)
+            _set_global_rng_state(rng)
+
+        self._compiled.first_step(step, rewind)
+
     def _train_step(self, xb: Tensor, steps_per_epoch: int) -> None:
         cfg = self.config
         if cfg.dynamic_binarization:
             xb = torch.bernoulli(xb, generator=self.generator)
-        terms = self.model.loss_terms(xb, self.generator)
+        terms = self._loss.loss_terms(xb, self.generator)
         per_sample = terms.loss(self._beta_at(steps_per_epoch), self.free_bits)  # (B,)
-        loss = per_sample.mean()  # the one reduction
+        loss = trimmed_mean(per_sample, cfg.trim_fraction)  # the one reduction
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip is not None:
@@ -232,14 +359,18 @@ class Trainer:
         else:
             grads = [p.grad for p in self.params if p.grad is not None]
             norm = torch.stack(torch._foreach_norm(grads)).sum()  # finite iff every gradient is
-        # One host read per step covers both the loss and the gradients.
-        if not torch.isfinite(loss + norm):
+        # One host read per step covers both the loss and the gradients. The
+        # gradients are already averaged over the ranks; the losses are summed
+        # over them here, so every rank takes the same decision.
+        checked = loss if self.world.size == 1 else distributed.all_reduce_sum(loss.detach().clone())
+        if not torch.isfinite(checked + norm):
             what, value = ("loss", loss) if not torch.isfinite(loss) else ("gradient norm", norm)
             return self._non_finite(what, value, terms)
         self.optimizer.step()
         self.step += 1
         with torch.no_grad():
-            rows = torch.tensor(float(len(xb)), dtype=per_sample.dtype, device=per_sample.device)
+            # Filled on the device: a tensor built from a host number would be a synchronising copy on a GPU.
+            rows = torch.full((), float(len(xb)), dtype=per_sample.dtype, device=per_sample.device)
             self.epoch_sums += torch.stack(
                 [per_sample.sum(), terms.reconstruction.sum(), terms.kl.sum(), rows]
             ).to(self.epoch_sums)
@@ -270,8 +401,8 @@ class Trainer:
             f"{detail}; {where}; try a lower --lr, --grad-clip, or --on-nan skip"
         )
 
-    def _end_epoch(self, val_x: Tensor | None, steps_per_epoch: int, seconds: float) -> None:
-        sums = self.epoch_sums.tolist()
+    def _end_epoch(self, val_x: Tensor | StreamedDataset | None, steps_per_epoch: int, seconds: float) -> None:
+        sums = distributed.all_reduce_sum(self.epoch_sums.clone()).tolist()  # this epoch's rows on every rank
         means = [total / max(sums[-1], 1.0) for total in sums[:-1]]  # skipped batches excluded
         row: dict[str, float] = {
             "epoch": self.epoch + 1,
@@ -310,13 +441,28 @@ class Trainer:
             callback(self, row)
         self.save()
 
-    def evaluate(self, x: Tensor) -> dict[str, float]:
+    def evaluate(self, x: Tensor | StreamedDataset) -> dict[str, float]:
         """Mean loss terms on ``x`` at the full beta, with noise fixed by the seed.
 
         The noise generator is separate from the training one, so evaluating
-        never changes the course of training.
+        never changes the course of training. Streamed data is evaluated a
+        block at a time; under torchrun each rank scores its share of the
+        rows and the sums are added up, so every rank sees the same numbers.
         """
-        return mean_loss_terms(self.model, x, beta=self.beta, seed=self.config.seed + 1)
+        seed = self.config.seed + 1
+        rank, world = self.world.rank, self.world.size
+        if world == 1 and isinstance(x, Tensor):
+            return mean_loss_terms(self.model, x.to(self.device), beta=self.beta, seed=seed)
+        chunks = x.chunks(rank, world) if isinstance(x, StreamedDataset) else [x[rank::world]]
+        sums = torch.zeros(len(TERMS) + 1, dtype=torch.float64, device=self.device)
+        for chunk in chunks:
+            chunk = devices.to_device(torch.as_tensor(chunk), self.device)
+            if len(chunk):
+                means = mean_loss_terms(self.model, chunk, beta=self.beta, seed=seed)
+                rows = len(chunk)
+                sums += torch.tensor([means[k] * rows for k in TERMS] + [rows], dtype=torch.float64, device=self.device)
+        total = distributed.all_reduce_sum(sums).tolist()
+        return {k: v / max(total[-1], 1.0) for k, v in zip(TERMS, total)}
 
     def _progress_bar(self, steps_per_epoch: int):
         if not self.progress:

@@ -1,0 +1,124 @@
+"""Where the loss is computed and how: device placement, bf16 autocast, torch.compile.
+
+Each helper returns a plain callable chosen once when training starts, so
+the fp32 eager path on the CPU (the common case) runs exactly the model's
+own ``loss_terms`` with nothing wrapped around it.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from vaekit.errors import VaekitError
+from vaekit.objectives import LossTerms
+
+LossFn = Callable[[Tensor, "torch.Generator | None"], LossTerms]
+#: In-memory data goes to the GPU whole when it takes at most this share of
+#: the free GPU memory (no copy per step); otherwise batches are copied from
+#: pinned host memory.
+DEVICE_RESIDENT_SHARE = 0.25
+
+
+class CompileWarning(UserWarning):
+    """torch.compile failed; training goes on eagerly."""
+
+
+class LossCall:
+    """Holds the step's loss function under the model's method name, ``loss_terms``."""
+
+    __slots__ = ("loss_terms",)
+
+    def __init__(self, fn: LossFn) -> None:
+        self.loss_terms = fn
+
+
+def with_autocast(fn: LossFn, device: torch.device) -> LossFn:
+    """``fn`` under bf16 autocast, its terms returned in fp32 so the trainer reduces in fp32."""
+
+    def loss_terms(x: Tensor, generator: torch.Generator | None = None) -> LossTerms:
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            terms = fn(x, generator)
+        per_dim = None if terms.kl_per_dim is None else terms.kl_per_dim.float()
+        return LossTerms(reconstruction=terms.reconstruction.float(), kl=terms.kl.float(), kl_per_dim=per_dim)
+
+    return loss_terms
+
+
+class CompiledLoss:
+    """``torch.compile(fn)``, timed on its first call, and eager ``fn`` if compilation fails.
+
+    Compilation happens lazily, inside the first call (forward) and the first
+    backward; the trainer times its whole first step and reports that as
+    ``seconds``. A failure (no C++ compiler, an unsupported operation) is
+    reported once as a :class:`CompileWarning` and the eager function is used
+    from then on; the caller restores any random state the failed call used.
+    """
+
+    def __init__(self, fn: LossFn, log: Callable[[str], None] | None = None) -> None:
+        self.eager = fn
+        self.log = log
+        self.seconds: float | None = None
+        self.failed = False
+        try:
+            self.compiled: LossFn | None = torch.compile(fn)
+        except Exception as exc:  # noqa: BLE001 - any failure means: train eagerly
+            self._fail(exc)
+
+    @property
+    def fn(self) -> LossFn:
+        return self.eager if self.compiled is None else self.compiled
+
+    def _fail(self, exc: BaseException) -> None:
+        self.failed, self.compiled = True, None
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        warnings.warn(f"torch.compile failed ({type(exc).__name__}: {reason}); training eagerly", CompileWarning, stacklevel=3)
+
+    def first_step(self, step: Callable[[LossFn], None], rewind: Callable[[], None]) -> None:
+        """Run one training step with the compiled function, timing it; on failure rewind and run it eagerly."""
+        started = time.perf_counter()
+        try:
+            step(self.fn)
+        except Exception as exc:  # noqa: BLE001
+            if self.compiled is None or isinstance(exc, _NOT_COMPILE_ERRORS):
+                raise
+            self._fail(exc)
+            rewind()
+            step(self.eager)
+            return
+        self.seconds = time.perf_counter() - started
+        if self.log is not None and self.compiled is not None:
+            self.log(f"compiled the loss in {self.seconds:.1f} s (first step included)")
+
+
+#: Errors of the step itself (a NaN stop, a full disk), not of the compiler.
+_NOT_COMPILE_ERRORS = (VaekitError, KeyboardInterrupt)
+
+
+def place_data(x: Tensor, device: torch.device) -> Tensor:
+    """In-memory data on ``device``: moved whole when it fits comfortably, else pinned on the host."""
+    if device.type == "cpu":
+        return x
+    free, _ = torch.cuda.mem_get_info(device)
+    if x.numel() * x.element_size() <= DEVICE_RESIDENT_SHARE * free:
+        return x.pin_memory().to(device, non_blocking=True)
+    return x.pin_memory()
+
+
+def to_device(xb: Tensor, device: torch.device) -> Tensor:
+    """A host batch on ``device``: through pinned memory, without waiting for the copy."""
+    if device.type == "cpu" or xb.device == device:
+        return xb
+    return xb.pin_memory().to(device, non_blocking=True)
+
+
+def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
+    """The model on ``device``; conv nets in channels_last on GPUs (tensor cores want NHWC)."""
+    model.to(device)
+    if device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        model.to(memory_format=torch.channels_last)
+    return model
