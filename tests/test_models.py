@@ -118,3 +118,34 @@ def test_free_bits_match_the_batch_formula_and_stop_gradients_below_the_floor():
     loss.mean().backward()
     assert kl.grad[:, 0].abs().sum() == 0 and (kl.grad[:, 1] > 0).all()
     assert terms.loss(beta=1.0).mean().item() == pytest.approx(kl.sum(1).mean().item())
+
+
+def test_save_pretrained_round_trips_through_the_run_folder_format(tmp_path):
+    import vaekit
+    from vaekit.errors import ModelFileError, RunDirError
+    from vaekit.models.vae import VAE
+
+    m = tiny(likelihood="gaussian-learned", arch="conv")
+    with torch.no_grad():
+        m.likelihood.log_std.fill_(-0.5)  # a non-default parameter must survive too
+    assert m.save_pretrained(tmp_path / "m") == tmp_path / "m"
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
+    back = VAE.from_pretrained(tmp_path / "m")
+    assert type(back) is VAE and not back.training
+    for (name, a), (_, b) in zip(m.state_dict().items(), back.state_dict().items()):
+        assert torch.equal(a, b), name
+    x = torch.rand(3, 1, 6, 6)
+    torch.testing.assert_close(back.reconstruct(x), m.reconstruct(x), rtol=0, atol=0)
+    # One format: vaekit.load reads it, and from_pretrained reads what vaekit writes.
+    assert torch.equal(vaekit.load(tmp_path / "m").embed(x), back.embed(x))
+    with pytest.raises(RunDirError, match="overwrite=True"):
+        m.save_pretrained(tmp_path / "m")
+    m.save_pretrained(tmp_path / "m", overwrite=True)
+    with pytest.raises(RunDirError):
+        VAE.from_pretrained(tmp_path / "missing")
+
+    class OtherVAE(VAE):
+        pass
+
+    with pytest.raises(ModelFileError, match="not a OtherVAE"):
+        OtherVAE.from_pretrained(tmp_path / "m")

@@ -338,6 +338,54 @@ def test_plot_latent_subsamples_with_a_fixed_seed(out, figures):
     assert "5000 of 6000" in figures[0].axes[0].get_title()
 
 
+def test_plot_latent_tsne_keeps_clusters_apart(out, figures):
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 40)
+    z = rng.normal(size=(80, 6))
+    z[:, 5] += np.where(labels == 1, 6.0, -6.0)
+    plots.plot_latent(z, out / "tsne.png", labels=labels, method="tsne")
+    ax = figures[0].axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("t-SNE 1", "t-SNE 2")
+    assert "t-SNE of 6-D" in ax.get_title()
+    a, b = (c.get_offsets() for c in ax.collections)
+    # Every point is nearer its own cluster's centre than the other's.
+    ca, cb = a.mean(0), b.mean(0)
+    assert (np.linalg.norm(a - ca, axis=1) < np.linalg.norm(a - cb, axis=1)).all()
+    assert (np.linalg.norm(b - cb, axis=1) < np.linalg.norm(b - ca, axis=1)).all()
+    with pytest.raises(ValueError, match="method"):
+        plots.plot_latent(z, out / "x.png", method="umap")
+
+
+def test_plot_latent_tsne_draws_at_most_2000_points(out, figures, monkeypatch):
+    import sklearn.manifold
+
+    class FakeTSNE:  # the subsample is what is tested here, not t-SNE's speed
+        def __init__(self, **kwargs):
+            self.perplexity = kwargs["perplexity"]
+
+        def fit_transform(self, z):
+            return z[:, :2]
+
+    monkeypatch.setattr(sklearn.manifold, "TSNE", FakeTSNE)
+    plots.plot_latent(np.random.default_rng(0).normal(size=(2500, 3)), out / "t.png", method="tsne")
+    assert len(figures[0].axes[0].collections[0].get_offsets()) == 2000
+    assert "2000 of 2500" in figures[0].axes[0].get_title()
+
+
+def test_save_latent_grid_lays_walks_out_in_rows(out):
+    grid = np.zeros((3, 4, 1, 5, 5))
+    grid[1] = 1.0  # the second walk is white
+    pixels = read_png(plots.save_latent_grid(grid, out / "grid.png", "t", None))
+    tile, column = pixels.shape[0] // 3, pixels.shape[1] // 4
+    assert pixels.shape[1] > pixels.shape[0]  # 4 columns, 3 rows
+    assert pixels[tile + tile // 2, column // 2] == grey(1.0)
+    assert pixels[tile // 2, column // 2] == grey(0.0)
+    vectors = read_png(plots.save_latent_grid(np.zeros((2, 3, 4)), out / "vectors.png", "t", list("abcd")))
+    assert vectors.ndim == 3  # a matplotlib heatmap, not an image grid
+    with pytest.raises(DataError):
+        plots.save_latent_grid(np.zeros((3, 4)), out / "bad.png", "t")
+
+
 def test_plot_latent_rejects_bad_input(out):
     with pytest.raises(DataError, match="NaN"):
         plots.plot_latent(np.array([[0.0, np.nan]]), out / "latent.png")

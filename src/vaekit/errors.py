@@ -25,3 +25,7 @@ class RunDirError(VaekitError):
 
 class ModelFileError(VaekitError):
     """A saved model or checkpoint is truncated, corrupt, foreign or incompatible."""
+
+
+class MissingExtraError(VaekitError):
+    """A feature needs an optional dependency that is not installed (``pip install 'vaekit[NAME]'``)."""

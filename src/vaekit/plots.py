@@ -39,6 +39,7 @@ __all__ = [
     "image_grid",
     "save_image_grid",
     "save_reconstruction_grid",
+    "save_latent_grid",
     "plot_vectors",
     "plot_training_curves",
     "plot_latent",
@@ -49,6 +50,7 @@ PathLike = str | os.PathLike
 _MIN_WIDTH_PX = 400  # image grids narrower than this are hard to see in a browser
 _MAX_SCALE = 8  # beyond 8x an 8x8 digit only gets blurrier on screen, and files grow
 _MAX_LATENT_POINTS = 5000  # more points only overplot and slow the scatter down
+_MAX_TSNE_POINTS = 2000  # t-SNE is quadratic-ish: ~10 s on two cores at this size
 _MAX_DISCRETE_CLASSES = 20  # tab20 has 20 distinct colours; more need a colourbar
 _DPI = 100
 
@@ -255,6 +257,43 @@ def save_reconstruction_grid(
     return _save_pixels(canvas, path, scale)
 
 
+def save_latent_grid(
+    grid: np.ndarray,
+    path: PathLike,
+    title: str,
+    feature_names: Sequence[str] | None = None,
+) -> Path:
+    """Draw decoded latent walks (traversals, interpolations, the manifold) as one picture.
+
+    Parameters
+    ----------
+    grid
+        ``(rows, cols, *sample_shape)``: ``grid[i, j]`` is the decoding of the
+        ``j``-th code of walk ``i``. Images ``(C, H, W)`` become an image grid
+        with one walk per row; vectors ``(D,)`` a heatmap with one code per
+        row, walk after walk.
+    path
+        Where to write the PNG.
+    title
+        Title of the heatmap (image grids carry no text).
+    feature_names
+        Column names for vectors.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    grid = np.asarray(grid)
+    if grid.ndim < 3:
+        raise DataError(f"grid must have shape (rows, cols, *sample_shape), got {grid.shape}")
+    rows, cols = grid.shape[:2]
+    flat = grid.reshape(rows * cols, *grid.shape[2:])
+    if flat.ndim == 4:
+        return save_image_grid(flat, path, nrow=cols)
+    return plot_vectors(flat.reshape(len(flat), -1), path, title, feature_names)
+
+
 # ---------------------------------------------------------------- tabular data
 
 
@@ -439,8 +478,12 @@ def plot_training_curves(history: Sequence[dict[str, float]], path: PathLike) ->
 # ---------------------------------------------------------------- latent space
 
 
-def _project_2d(z: np.ndarray) -> tuple[np.ndarray, str, str]:
-    """Points to draw and their axis labels: z itself, jittered z, or its PCA."""
+#: Projections of a latent space with more than two dimensions (``method`` of :func:`plot_latent`).
+LATENT_PROJECTIONS = ("pca", "tsne")
+
+
+def _project_2d(z: np.ndarray, method: str = "pca") -> tuple[np.ndarray, str, str]:
+    """Points to draw and their axis labels: z itself, jittered z, its PCA or its t-SNE."""
     d = z.shape[1]
     if d == 1:
         # Vertical jitter spreads coincident points apart; it carries no meaning.
@@ -449,8 +492,15 @@ def _project_2d(z: np.ndarray) -> tuple[np.ndarray, str, str]:
     if d == 2:
         return z, "z1", "z2"
     if len(z) < 2:
-        raise DataError(f"need at least 2 points to project a {d}-D latent space with PCA")
-    from sklearn.decomposition import PCA  # lazy: sklearn is slow to import
+        raise DataError(f"need at least 2 points to project a {d}-D latent space with {method}")
+    if method == "tsne":
+        from sklearn.manifold import TSNE  # noqa: PLC0415 - lazy: sklearn is slow to import
+
+        # Perplexity must stay below the number of points; 30 is sklearn's default.
+        perplexity = min(30.0, max(1.0, (len(z) - 1) / 3))
+        xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=0).fit_transform(z)
+        return xy, "t-SNE 1", "t-SNE 2"
+    from sklearn.decomposition import PCA  # noqa: PLC0415 - lazy: sklearn is slow to import
 
     pca = PCA(n_components=2, random_state=0)
     xy = pca.fit_transform(z)
@@ -463,6 +513,7 @@ def plot_latent(
     path: PathLike,
     labels: np.ndarray | None = None,
     title: str = "latent space",
+    method: str = "pca",
 ) -> Path:
     """Scatter latent codes, coloured by label when labels are given.
 
@@ -472,7 +523,8 @@ def plot_latent(
         ``(N, d)`` latent codes (a 1-D array is read as ``d = 1``). ``d = 1``
         draws a strip plot (z against random jitter), ``d = 2`` a scatter,
         ``d > 2`` a scatter of the first two principal components, whose
-        axis labels give the share of variance each explains.
+        axis labels give the share of variance each explains (or of its
+        t-SNE embedding, see ``method``).
     path
         Where to write the PNG.
     labels
@@ -480,6 +532,11 @@ def plot_latent(
         and a legend; more (or continuous values) get a colourbar.
     title
         Figure title.
+    method
+        How ``d > 2`` is brought to 2-D: ``"pca"`` (linear, fast, axes keep
+        a meaning) or ``"tsne"`` (scikit-learn's t-SNE: keeps neighbourhoods,
+        so clusters show, but distances between clusters mean little; a few
+        seconds per thousand points).
 
     Returns
     -------
@@ -493,9 +550,11 @@ def plot_latent(
 
     Notes
     -----
-    At most 5000 points are drawn, chosen with a fixed seed so the same
-    input gives the same picture.
+    At most 5000 points are drawn (2000 for t-SNE), chosen with a fixed seed
+    so the same input gives the same picture.
     """
+    if method not in LATENT_PROJECTIONS:
+        raise ValueError(f"method must be one of {', '.join(LATENT_PROJECTIONS)}, got {method!r}")
     z = np.asarray(z, dtype=np.float64)
     if z.ndim == 1:
         z = z[:, None]
@@ -509,14 +568,16 @@ def plot_latent(
             raise DataError(f"labels must have shape ({len(z)},), got {labels.shape}")
 
     n_total, d = z.shape
-    if n_total > _MAX_LATENT_POINTS:
-        keep = np.sort(np.random.default_rng(0).choice(n_total, _MAX_LATENT_POINTS, replace=False))
+    # t-SNE's cost grows with the points squared; 2000 already show the clusters.
+    limit = _MAX_TSNE_POINTS if method == "tsne" and d > 2 else _MAX_LATENT_POINTS
+    if n_total > limit:
+        keep = np.sort(np.random.default_rng(0).choice(n_total, limit, replace=False))
         z = z[keep]
         labels = labels[keep] if labels is not None else None
-        title = f"{title} ({_MAX_LATENT_POINTS} of {n_total} points)"
+        title = f"{title} ({limit} of {n_total} points)"
     if d > 2:
-        title = f"{title}, PCA of {d}-D"
-    xy, xlabel, ylabel = _project_2d(z)
+        title = f"{title}, {'t-SNE' if method == 'tsne' else 'PCA'} of {d}-D"
+    xy, xlabel, ylabel = _project_2d(z, method)
 
     size = float(np.clip(6000.0 / len(xy), 4.0, 30.0))  # smaller dots as they crowd
     fig = _new_figure(6.8, 5.2)
@@ -580,3 +641,59 @@ def plot_series(
     ax.grid(alpha=0.3)
     ax.legend()
     return _save_figure(fig, path)
+
+
+# --------------------------------------------------------------------------- anomaly scores
+
+
+def plot_score_histogram(
+    scores: np.ndarray, threshold: float, path: PathLike, labels: np.ndarray | None = None
+) -> Path:
+    """Histogram of anomaly scores with the threshold; split by label (1 = anomaly) when given."""
+    scores = np.asarray(scores, dtype=np.float64)
+    fig = _new_figure(6.0, 3.6)
+    ax = fig.add_subplot()
+    finite = scores[np.isfinite(scores)]
+    lo, hi = (np.percentile(finite, [0.5, 99.5]) if len(finite) else (0.0, 1.0))
+    hi = max(hi, threshold, lo + 1e-9)
+    lo = min(lo, threshold)
+    bins = np.linspace(lo, hi, 60)
+    shown = np.clip(scores, lo, hi)  # the tails land in the end bins instead of stretching the axis
+    if labels is None:
+        ax.hist(shown, bins=bins, color="tab:blue", alpha=0.8, label="rows")
+    else:
+        labels = np.asarray(labels)
+        ax.hist(shown[labels == 0], bins=bins, color="tab:blue", alpha=0.6, label="normal (label 0)")
+        ax.hist(shown[labels == 1], bins=bins, color="tab:red", alpha=0.6, label="anomaly (label 1)")
+    ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.4g}")
+    ax.set_xlabel("anomaly score (higher = more anomalous)")
+    ax.set_ylabel("rows")
+    ax.legend(frameon=False, fontsize=8)
+    return _save_figure(fig, path)
+
+
+def plot_roc_pr(labels: np.ndarray, scores: np.ndarray, *, roc_path: PathLike, pr_path: PathLike) -> tuple[Path, Path]:
+    """ROC and precision-recall curves of anomaly scores against 0/1 labels (1 = anomaly)."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+
+    labels = np.asarray(labels)
+    fpr, tpr, _ = roc_curve(labels, scores)
+    fig = _new_figure(4.2, 4.0)
+    ax = fig.add_subplot()
+    ax.plot(fpr, tpr, color="tab:red", label=f"ROC-AUC {roc_auc_score(labels, scores):.3f}")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.legend(frameon=False, loc="lower right")
+    roc = _save_figure(fig, roc_path)
+
+    precision, recall, _ = precision_recall_curve(labels, scores)
+    fig = _new_figure(4.2, 4.0)
+    ax = fig.add_subplot()
+    ax.plot(recall, precision, color="tab:red", label=f"average precision {average_precision_score(labels, scores):.3f}")
+    ax.axhline(labels.mean(), color="grey", linestyle=":", label=f"chance ({labels.mean():.3f})")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_ylim(0, 1.02)
+    ax.legend(frameon=False, loc="upper right")
+    return roc, _save_figure(fig, pr_path)

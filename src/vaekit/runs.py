@@ -2,7 +2,9 @@
 
 A run folder holds ``config.json``, ``model.safetensors``, ``metrics.csv``,
 ``summary.json``, the pictures (``curves.png``, ``samples.png``,
-``reconstructions.png``, ``latent.png``) and ``checkpoints/`` for resuming.
+``reconstructions.png``, ``latent.png``, ``traversals.png``, and
+``manifold.png`` for a 2-D latent space), ``report.html`` (all of it on one
+page), ``checkpoints/`` for resuming and, if asked for, ``tensorboard/``.
 Everything that can be wrong with the inputs is checked before the first
 byte is written.
 """
@@ -32,7 +34,8 @@ from vaekit.data import (
     dataset_from_array,
     load_data,
     source_kind,
-    split_indices,
+    split_rows,
+    take_rows,
     validate_for_likelihood,
 )
 from vaekit.errors import ConfigError, DataError, RunDirError
@@ -41,7 +44,9 @@ from vaekit.files import TMP_PREFIX, atomic_write
 from vaekit.io import CONFIG_FILE, load_run_config, save_config, save_model
 from vaekit.models import build_model
 from vaekit.presets import preset as preset_settings
-from vaekit.training import Trainer
+from vaekit.report import REPORT_FILE, write_report
+from vaekit.tensorboard_log import TENSORBOARD_DIR, TensorBoardLogger, summary_writer_class
+from vaekit.training import Trainer, distributed
 from vaekit.training.checkpoint import checkpoint_paths, sweep_temp_files
 
 CHECKPOINT_DIR = "checkpoints"
@@ -49,10 +54,11 @@ LOCK_FILE = ".lock"
 METRICS_FILE = "metrics.csv"
 SUMMARY_FILE = "summary.json"
 #: Keys that may differ when a run is resumed (to train it for longer).
-RESUMABLE_CHANGES = {"epochs", "patience", "num_threads", "checkpoint_every", "keep_checkpoints"}
+RESUMABLE_CHANGES = {"epochs", "patience", "num_threads", "checkpoint_every", "keep_checkpoints", "device", "compile"}
 EVAL_SAMPLES = 10  # posterior draws per row in summary.json: steadier than one
 N_PICTURE_SAMPLES = 64
 N_RECONSTRUCTIONS = 32
+TRAVERSAL_STEPS = 9  # odd, so the middle column is z_i = 0
 
 
 class PosteriorCollapseWarning(UserWarning):
@@ -101,6 +107,7 @@ def train(
     resume: str | None = None,
     overwrite: bool = False,
     quiet: bool = False,
+    tensorboard: bool = False,
     **overrides: Any,
 ) -> TrainResult:
     """Train a model and, when ``out`` is given, write its run folder.
@@ -124,6 +131,9 @@ def train(
         Replace an existing run folder.
     quiet:
         No progress bar and no per-epoch lines.
+    tensorboard:
+        Also log metrics and sample grids to ``out/tensorboard`` (needs
+        ``out`` and ``pip install 'vaekit[tensorboard]'``).
     **overrides:
         Any config key, e.g. ``latent_dim=8, epochs=20``.
 
@@ -142,9 +152,15 @@ def train(
         source, config = str(config), load_config_file(config)
     cfg = resolve_config(config, overrides, preset, source=source)
     cfg.validate()  # settings first: no data is read (or downloaded) for a bad config
+    if tensorboard:
+        if run_dir is None:
+            raise ConfigError("tensorboard=True needs a run folder to log into: pass out=RUN_DIR")
+        summary_writer_class()  # a missing package is reported before anything is written
+    # Under torchrun: join the process group; rank 0 alone reads and writes the run folder.
+    distributed.init_process_group(distributed.resolve_device(cfg.train.device))
     resuming = False
     if run_dir is not None:
-        resuming = _check_run_dir(run_dir, resume, overwrite)
+        resuming = distributed.on_main(lambda: _check_run_dir(run_dir, resume, overwrite))
         if resuming:
             given = set(overrides) | _keys_of(config) | set(preset_settings(preset) if preset else {})
             cfg = _resume_config(run_dir, cfg, given)
@@ -158,11 +174,11 @@ def train(
         )
     cfg.model.input_shape = dataset.sample_shape
     cfg.validate()
-    train_idx, val_idx = split_indices(len(dataset), cfg.train.val_fraction, cfg.train.seed)
+    train_idx, val_idx = split_rows(dataset, cfg.train.val_fraction, cfg.train.seed)
 
     # Inputs are valid: from here on the run folder may be written.
     with contextlib.ExitStack() as stack:
-        if run_dir is not None:
+        if run_dir is not None and distributed.is_main():
             run_dir.mkdir(parents=True, exist_ok=True)
             stack.enter_context(run_lock(run_dir))
             # Decided again under the lock: another run may have finished in between.
@@ -172,27 +188,32 @@ def train(
             if not resuming:
                 _clear_run_dir(run_dir)  # --overwrite, or the remains of a run killed at start-up
             save_config(run_dir, cfg)
-        result = _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet)
+        callbacks = [stack.enter_context(TensorBoardLogger(run_dir / TENSORBOARD_DIR))] if tensorboard and distributed.is_main() else []
+        result = _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet, callbacks)
     return result
 
 
-def _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet) -> TrainResult:
+def _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet, on_epoch_end=()) -> TrainResult:
     torch.manual_seed(cfg.train.seed)  # weight initialisation
     model = build_model(cfg.model)
-    log = None if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    log = None if quiet or not distributed.is_main() else (lambda line: print(line, file=sys.stderr, flush=True))
     trainer = Trainer(
         model,
         cfg.train,
         checkpoint_dir=None if run_dir is None else run_dir / CHECKPOINT_DIR,
         progress=not quiet,
         log=log,
+        on_epoch_end=on_epoch_end,
     )
     if resuming and trainer.resume_from(run_dir / CHECKPOINT_DIR) and log:
         log(f"resumed from {trainer.last_checkpoint} (epoch {trainer.epoch}, step {trainer.step})")
-    x = torch.from_numpy(dataset.x)
     started = time.perf_counter()
-    history = trainer.fit(x[train_idx], x[val_idx] if len(val_idx) else None)
+    history = trainer.fit(*_fit_inputs(dataset, train_idx, val_idx))
     seconds = time.perf_counter() - started
+    model.to("cpu", memory_format=torch.contiguous_format)  # summaries, pictures and files are made on the CPU
+    distributed.barrier()  # every rank has finished training: rank 0 alone writes the files
+    if not distributed.is_main():
+        return TrainResult(model=model.eval(), config=cfg, history=history, run_dir=run_dir)
 
     summary = _summary(model, dataset, train_idx, val_idx, trainer, seconds)
     if summary["active_units"] == 0:
@@ -208,6 +229,10 @@ def _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet) -> T
         write_metrics(run_dir / METRICS_FILE, history)
         atomic_write(run_dir / SUMMARY_FILE, lambda f: json.dump(summary, f, indent=2), mode="w")
         write_pictures(run_dir, model, dataset, val_idx if len(val_idx) else train_idx, history)
+        write_report(
+            run_dir / REPORT_FILE, title=run_dir.resolve().name, config=cfg.to_dict(), summary=summary,
+            history=history, picture_dir=run_dir,
+        )
         if log:
             log(f"wrote {run_dir}")
     return result
@@ -319,22 +344,37 @@ def _as_dataset(data: Any, cfg: RunConfig) -> Dataset:
             raise DataError(f"cannot use {type(data).__name__} as data ({exc}); pass an array of shape (N, ...)") from None
         return dataset_from_array(array, name=type(data).__name__)
     d = cfg.data
-    return load_data(d.data, split=d.split, label_column=d.label_column, image_size=d.image_size)
+    return load_data(
+        d.data, split=d.split, label_column=d.label_column, image_size=d.image_size,
+        loading=d.loading, block_mb=d.block_mb, shuffle_window_mb=d.shuffle_window_mb,
+    )
+
+
+def _fit_inputs(dataset, train_idx, val_idx) -> tuple[Any, Any]:
+    """What ``Trainer.fit`` takes: tensors of the split rows, or the streamed parts themselves."""
+    if not isinstance(train_idx, np.ndarray):  # streamed: never loaded whole
+        return train_idx, val_idx if len(val_idx) else None
+    x = torch.from_numpy(dataset.x)
+    return x[train_idx], x[val_idx] if len(val_idx) else None
 
 
 def _summary(model, dataset, train_idx, val_idx, trainer: Trainer, seconds: float) -> dict[str, Any]:
-    x = torch.from_numpy(dataset.x)
+    # Streamed data is summarised on a sample of whole blocks ("n" says how many rows).
+    train_x = take_rows(dataset, train_idx).x
     summary: dict[str, Any] = {
         "epochs_trained": trainer.epoch,
         "steps": trainer.step,
         "stopped_early": trainer.stopped_early,
         "best_epoch": trainer.best_epoch or trainer.epoch,
         "train_seconds": round(seconds, 3),
-        "train": evaluate(model, x[train_idx], n_samples=EVAL_SAMPLES),
+        "train": evaluate(model, train_x, n_samples=EVAL_SAMPLES),
     }
-    if len(val_idx):
-        summary["val"] = evaluate(model, x[val_idx], n_samples=EVAL_SAMPLES)
-    units = active_units(model, x[val_idx if len(val_idx) else train_idx][:5000])
+    if trainer.compile_seconds is not None:
+        summary["compile_seconds"] = round(trainer.compile_seconds, 3)
+    val_x = take_rows(dataset, val_idx).x if len(val_idx) else None
+    if val_x is not None:
+        summary["val"] = evaluate(model, val_x, n_samples=EVAL_SAMPLES)
+    units = active_units(model, (train_x if val_x is None else val_x)[:5000])
     summary["active_units"] = units["count"]
     summary["kl_per_dim"] = [round(v, 5) for v in units["kl_per_dim"]]
     return summary
@@ -362,18 +402,28 @@ def _fmt(value: Any) -> Any:
 
 
 def write_pictures(
-    run_dir: Path, model: nn.Module, dataset: Dataset, index: np.ndarray, history: list[dict[str, float]]
+    run_dir: Path,
+    model: nn.Module,
+    dataset: Dataset,
+    index: np.ndarray,
+    history: list[dict[str, float]],
+    latent_method: str = "pca",
 ) -> list[Path]:
-    """Training curves, prior samples, reconstructions and the latent scatter."""
-    from vaekit import plots  # noqa: PLC0415 - matplotlib only when pictures are drawn
+    """Training curves, prior samples, reconstructions, the latent scatter and traversals.
+
+    ``latent_method`` projects latent spaces of more than two dimensions for
+    the scatter: ``"pca"`` (fast, the default at the end of training) or
+    ``"tsne"``.
+    """
+    from vaekit import explore, plots  # noqa: PLC0415 - matplotlib only when pictures are drawn
 
     model.eval()
     g = torch.Generator().manual_seed(0)
-    shown = dataset.subset(np.asarray(index)[:5000])
+    shown = take_rows(dataset, index, 5000)
     x = torch.from_numpy(shown.x)
     samples = model.sample(N_PICTURE_SAMPLES, generator=g).numpy()
     recon = model.reconstruct(x[:N_RECONSTRUCTIONS]).numpy()
-    written = [plots.plot_training_curves(history, run_dir / "curves.png")]
+    written = [plots.plot_training_curves(history, run_dir / "curves.png")] if history else []
     if dataset.is_image:
         written.append(plots.save_image_grid(samples, run_dir / "samples.png"))
         written.append(plots.save_reconstruction_grid(shown.x[:N_RECONSTRUCTIONS], recon, run_dir / "reconstructions.png"))
@@ -384,7 +434,17 @@ def write_pictures(
             plots.plot_vectors(shown.x[:N_RECONSTRUCTIONS], run_dir / "reconstructions.png", "inputs | reconstructions", names, compare=recon)
         )
     z = model.embed(x).numpy()
-    written.append(plots.plot_latent(z, run_dir / "latent.png", labels=shown.y, title=f"latent space ({dataset.name})"))
+    written.append(
+        plots.plot_latent(z, run_dir / "latent.png", labels=shown.y, title=f"latent space ({dataset.name})", method=latent_method)
+    )
+    names = None if dataset.is_image else dataset.feature_names
+    traversals = explore.traverse(model, steps=TRAVERSAL_STEPS).numpy()  # (Z, steps, *shape)
+    written.append(
+        plots.save_latent_grid(traversals, run_dir / "traversals.png", "traversals: row i sweeps z_i over ±3 std", names)
+    )
+    if model.latent_dim == 2:
+        grid = explore.manifold(model).numpy()  # (steps, steps, *shape)
+        written.append(plots.save_latent_grid(grid, run_dir / "manifold.png", "the 2-D latent manifold", names))
     return written
 
 

@@ -2,10 +2,15 @@
 
 Math only: ``encode`` gives q(z|x), ``decode`` gives p(x|z) as a
 ``torch.distributions`` object, ``loss_terms`` gives the per-sample terms of
-the negative ELBO. Optimisation lives in ``vaekit.training``.
+the negative ELBO. Optimisation lives in ``vaekit.training``; saving and
+loading (``save_pretrained``, ``from_pretrained``) are thin doors into
+``vaekit.io``, so there is one file format.
 """
 
 from __future__ import annotations
+
+import copy
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -114,6 +119,57 @@ class VAE(nn.Module):
         """Decoder means of ``n`` latents drawn from the prior (scaled by ``temperature``)."""
         z = temperature * torch.randn(n, self.latent_dim, generator=generator, device=self._device())
         return self.likelihood.mean(self.decoder(z))  # (n, *shape)
+
+    # ------------------------------------------------------------------ saving
+
+    def save_pretrained(self, directory: str | Path, *, overwrite: bool = False) -> Path:
+        """Write ``config.json`` + ``model.safetensors`` into ``directory``, as ``vaekit.save_model`` does.
+
+        One format for every saved model: the folder loads with
+        :meth:`from_pretrained`, ``vaekit.load`` and every CLI command.
+
+        Parameters
+        ----------
+        directory
+            Folder to write (created if missing).
+        overwrite
+            Replace a model already saved there.
+
+        Returns
+        -------
+        Path
+            ``directory``.
+        """
+        from vaekit.config import RunConfig  # noqa: PLC0415
+        from vaekit.errors import RunDirError  # noqa: PLC0415
+        from vaekit.io import WEIGHTS_FILE, save_model  # noqa: PLC0415 - io builds models: import it late
+
+        directory = Path(directory)
+        if (directory / WEIGHTS_FILE).exists() and not overwrite:
+            raise RunDirError(f"{directory} already holds a model; pass overwrite=True to replace it")
+        save_model(directory, self, RunConfig(model=copy.deepcopy(self.config)))
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> VAE:
+        """The model saved in ``directory`` (by :meth:`save_pretrained` or ``vaekit train``), in eval mode.
+
+        Raises
+        ------
+        RunDirError
+            The folder does not exist or holds no model.
+        ModelFileError
+            The files are damaged, or hold another kind of model than ``cls``.
+        """
+        from vaekit.errors import ModelFileError  # noqa: PLC0415
+        from vaekit.io import load  # noqa: PLC0415
+
+        model = load(directory, device=device)
+        if not isinstance(model, cls):
+            raise ModelFileError(
+                f"{directory} holds a {type(model).__name__}, not a {cls.__name__}; load it with vaekit.load"
+            )
+        return model
 
     def _device(self) -> torch.device:
         return next(self.parameters()).device

@@ -1,0 +1,148 @@
+"""Walks through a trained latent space: interpolations, traversals, the 2-D manifold.
+
+Each function builds latent codes, decodes them with ``model.decode(z).mean``
+(what samples and reconstructions show too) and returns the decoded batch.
+Nothing here draws or writes files: ``plots`` and the CLI do that.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from vaekit.errors import DataError
+
+# The two ends of the manifold grid, as quantiles of N(0, 1): the Keras VAE
+# example's choice; quantile 0 or 1 would map to an infinite z.
+MANIFOLD_QUANTILES = (0.05, 0.95)
+
+
+def lerp(z0: Tensor, z1: Tensor, steps: int) -> Tensor:
+    """``steps`` evenly spaced points on the segment from ``z0`` to ``z1``, (steps, Z)."""
+    t = torch.linspace(0.0, 1.0, steps, dtype=z0.dtype, device=z0.device)[:, None]  # (steps, 1)
+    return (1.0 - t) * z0 + t * z1
+
+
+def slerp(z0: Tensor, z1: Tensor, steps: int) -> Tensor:
+    """Spherical interpolation from ``z0`` to ``z1``, (steps, Z).
+
+    Under a high-dimensional Gaussian prior almost all mass lies near a shell;
+    the straight segment between two codes cuts through the improbable centre,
+    the arc stays near the shell (White 2016, "Sampling Generative Networks").
+    """
+    t = torch.linspace(0.0, 1.0, steps, dtype=z0.dtype, device=z0.device)[:, None]  # (steps, 1)
+    norms = z0.norm() * z1.norm()
+    if norms == 0:
+        return lerp(z0, z1, steps)  # no direction at the origin: the arc is undefined
+    omega = torch.arccos((z0 @ z1 / norms).clamp(-1.0, 1.0))
+    if torch.sin(omega).abs() < 1e-6:
+        return lerp(z0, z1, steps)  # (anti)parallel codes: sin(omega) ~ 0 would divide by zero
+    # White 2016, eq. in sec. 2.2: slerp(q1, q2; t) = sin((1-t)w)/sin w q1 + sin(tw)/sin w q2
+    return (torch.sin((1.0 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+
+
+#: Interpolation methods by name (``--method``).
+INTERPOLATIONS: dict[str, Callable[[Tensor, Tensor, int], Tensor]] = {"linear": lerp, "slerp": slerp}
+
+
+def _check_steps(steps: int, least: int = 2) -> None:
+    if steps < least:
+        raise DataError(f"--steps must be at least {least}, got {steps}")
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def decode_mean(model: nn.Module, z: Tensor) -> Tensor:
+    """E[x | z] for latents (B, Z): what a person sees of each code, (B, *shape)."""
+    return model.decode(z).mean
+
+
+@torch.no_grad()
+def interpolate(model: nn.Module, x_from: Tensor, x_to: Tensor, steps: int = 8, method: str = "linear") -> Tensor:
+    """Decode a path between the posterior means of two inputs.
+
+    Parameters
+    ----------
+    model
+        A trained model with ``embed`` and ``decode``.
+    x_from, x_to
+        One input each, shaped like a sample (no batch dimension).
+    steps
+        Points on the path, both ends included (>= 2).
+    method
+        ``"linear"`` or ``"slerp"`` (see :func:`slerp`).
+
+    Returns
+    -------
+    Tensor
+        ``(steps, *sample_shape)``: the first and last are the reconstructions
+        of ``x_from`` and ``x_to``.
+    """
+    _check_steps(steps)
+    if method not in INTERPOLATIONS:
+        raise DataError(f"unknown interpolation method {method!r}; use one of {', '.join(INTERPOLATIONS)}")
+    z = model.embed(torch.stack([x_from, x_to]))  # (2, Z) posterior means
+    return decode_mean(model, INTERPOLATIONS[method](z[0], z[1], steps))
+
+
+def traversal_latents(latent_dim: int, steps: int = 9, span: float = 3.0, base: Tensor | None = None) -> Tensor:
+    """Codes that sweep one dimension at a time, (Z, steps, Z).
+
+    Row ``i`` holds ``base`` with dimension ``i`` replaced by ``steps`` values
+    from ``-span`` to ``+span`` (prior standard deviations, since p(z) = N(0, I)).
+    """
+    _check_steps(steps)
+    if not (math.isfinite(span) and span > 0):
+        raise DataError(f"--range must be a positive number of standard deviations, got {span}")
+    if base is None:
+        base = torch.zeros(latent_dim)
+    values = torch.linspace(-span, span, steps, dtype=base.dtype, device=base.device)  # (steps,)
+    z = base.expand(latent_dim, steps, latent_dim).clone()  # (Z, steps, Z)
+    dims = torch.arange(latent_dim, device=base.device)
+    z[dims, :, dims] = values
+    return z
+
+
+@torch.no_grad()
+def traverse(model: nn.Module, steps: int = 9, span: float = 3.0, base: Tensor | None = None) -> Tensor:
+    """Decode :func:`traversal_latents`: ``(latent_dim, steps, *sample_shape)``.
+
+    ``base`` is where the other dimensions stay: the prior mean (zeros) by
+    default, or e.g. ``model.embed(x[None])[0]`` to vary one real input.
+    """
+    z = traversal_latents(model.latent_dim, steps, span, base).to(_device(model))  # (Z, steps, Z)
+    decoded = decode_mean(model, z.reshape(-1, model.latent_dim))  # (Z * steps, *shape)
+    return decoded.reshape(model.latent_dim, steps, *decoded.shape[1:])
+
+
+def manifold_latents(steps: int = 15) -> Tensor:
+    """A (steps, steps, 2) grid over a 2-D latent space, spaced by the Gaussian inverse CDF.
+
+    Equal steps in probability, not in z, so each cell covers the same prior
+    mass (as in the Keras VAE example). Rows run from high z2 (top) to low z2,
+    columns from low z1 (left) to high z1, like a plot's axes.
+    """
+    _check_steps(steps)
+    quantiles = torch.linspace(*MANIFOLD_QUANTILES, steps, dtype=torch.float64)
+    grid = torch.special.ndtri(quantiles).float()  # (steps,) Gaussian inverse CDF
+    z2, z1 = torch.meshgrid(grid.flip(0), grid, indexing="ij")  # (steps, steps) each
+    return torch.stack([z1, z2], dim=-1)
+
+
+@torch.no_grad()
+def manifold(model: nn.Module, steps: int = 15) -> Tensor:
+    """Decode :func:`manifold_latents`: ``(steps, steps, *sample_shape)``; needs latent_dim = 2."""
+    if model.latent_dim != 2:
+        raise DataError(
+            f"--manifold needs a 2-D latent space but this model has latent_dim={model.latent_dim}; "
+            "drop --manifold to traverse each dimension"
+        )
+    z = manifold_latents(steps).to(_device(model))  # (steps, steps, 2)
+    decoded = decode_mean(model, z.reshape(-1, 2))  # (steps * steps, *shape)
+    return decoded.reshape(steps, steps, *decoded.shape[1:])
