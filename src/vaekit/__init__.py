@@ -27,6 +27,9 @@ _EXPORTS = {
     "save_model": "vaekit.io",
     "load_run_config": "vaekit.io",
     "evaluate": "vaekit.evaluation",
+    "VAEAnomalyDetector": "vaekit.estimators",
+    "VAETransformer": "vaekit.estimators",
+    "TablePreprocessor": "vaekit.tabular",
     "Dataset": "vaekit.data",
     "load_data": "vaekit.data",
     "VaekitError": "vaekit.errors",
@@ -34,6 +37,7 @@ _EXPORTS = {
     "ConfigError": "vaekit.errors",
     "RunDirError": "vaekit.errors",
     "ModelFileError": "vaekit.errors",
+    "MissingExtraError": "vaekit.errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -52,9 +56,11 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover
     from vaekit.config import DataConfig, ModelConfig, RunConfig, TrainConfig
     from vaekit.data import Dataset, load_data
-    from vaekit.errors import ConfigError, DataError, ModelFileError, RunDirError, VaekitError
+    from vaekit.errors import ConfigError, DataError, MissingExtraError, ModelFileError, RunDirError, VaekitError
+    from vaekit.estimators import VAEAnomalyDetector, VAETransformer
     from vaekit.evaluation import evaluate
     from vaekit.io import load, load_run_config, save_model
     from vaekit.models import MODELS, VAE, build_model
     from vaekit.runs import TrainResult, train
+    from vaekit.tabular import TablePreprocessor
     from vaekit.training import Trainer, TrainingError

@@ -17,7 +17,7 @@ import typing
 from pathlib import Path
 from typing import Sequence
 
-from vaekit import __version__
+from vaekit import __version__, cli_detect
 from vaekit.config import SECTIONS, field_docs
 from vaekit.errors import DataError, RunDirError, VaekitError
 from vaekit.presets import PRESETS
@@ -70,6 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume=args.resume,
         overwrite=args.overwrite,
         quiet=args.quiet,
+        tensorboard=args.tensorboard,
         **overrides,
     )
     _report_run(result, args.quiet)
@@ -183,6 +184,84 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    import torch  # noqa: PLC0415
+
+    from vaekit.explore import interpolate  # noqa: PLC0415
+    from vaekit.io import load  # noqa: PLC0415
+    from vaekit.runs import load_data_for  # noqa: PLC0415
+
+    out = _output_path(args.out, (".png", ".npy"), args.overwrite)
+    _check_steps(args.steps)
+    model = load(args.run_dir)
+    data = load_data_for(args.run_dir, args.data, split=args.split, label_column=args.label_column)
+    for flag, i in (("--from", args.from_index), ("--to", args.to_index)):
+        _check_row(flag, i, len(data.x), args.data)
+    x = torch.from_numpy(data.x)
+    path = interpolate(model, x[args.from_index], x[args.to_index], args.steps, args.method).numpy()  # (steps, *shape)
+    title = f"{args.method} interpolation, row {args.from_index} to row {args.to_index}"
+    _write_walk(out, path, path[None], title, data.feature_names)
+    _done(out, args)
+    return 0
+
+
+def cmd_traverse(args: argparse.Namespace) -> int:
+    import torch  # noqa: PLC0415
+
+    from vaekit.explore import manifold, traverse  # noqa: PLC0415
+    from vaekit.io import load  # noqa: PLC0415
+    from vaekit.runs import load_data_for  # noqa: PLC0415
+
+    out = _output_path(args.out, (".png", ".npy"), args.overwrite)
+    steps = args.steps if args.steps is not None else (15 if args.manifold else 9)
+    _check_steps(steps)
+    if args.manifold and args.data is not None:
+        raise DataError("--manifold decodes a grid over the whole 2-D prior; drop --data and --index")
+    if args.index is not None and args.data is None:
+        raise DataError("--index needs --data SPEC: the data set whose row fixes the other dimensions")
+    model = load(args.run_dir)
+    names = None
+    if args.manifold:
+        grid = manifold(model, steps).numpy()  # (steps, steps, *shape)
+        title = "the 2-D latent manifold"
+    else:
+        base = None
+        if args.data is not None:
+            data = load_data_for(args.run_dir, args.data, split=args.split, label_column=args.label_column)
+            index = args.index or 0
+            _check_row("--index", index, len(data.x), args.data)
+            base = model.embed(torch.from_numpy(data.x[index : index + 1]))[0]  # (Z,) posterior mean
+            names = data.feature_names
+        grid = traverse(model, steps, args.range, base).numpy()  # (Z, steps, *shape)
+        title = f"traversals: row i sweeps z_i from -{args.range:g} to +{args.range:g}"
+    _write_walk(out, grid, grid, title, names)
+    _done(out, args)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from vaekit.report import regenerate_report  # noqa: PLC0415
+
+    if args.out is not None and not args.out.endswith((".html", ".htm")):
+        raise DataError(f"--out {args.out}: unsupported file type; use .html")
+    out = regenerate_report(
+        args.run_dir, data=args.data, split=args.split, label_column=args.label_column,
+        latent_method=args.latent_method, out=args.out, overwrite=args.overwrite,
+    )
+    _done(out, args)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from vaekit.export import export_onnx  # noqa: PLC0415
+    from vaekit.io import load  # noqa: PLC0415
+
+    model = load(args.run_dir)
+    export_onnx(model, args.out, overwrite=args.overwrite)
+    _done(Path(args.out), args)
+    return 0
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -229,6 +308,27 @@ def _write_images_or_array(path: Path, array, model) -> None:
         plots.plot_vectors(array, path, "samples from the prior")
 
 
+def _check_steps(steps: int) -> None:
+    if steps < 2:
+        raise DataError(f"--steps must be at least 2, got {steps}")
+
+
+def _check_row(flag: str, index: int, n: int, spec: str) -> None:
+    if not 0 <= index < n:
+        raise DataError(f"{flag} {index} is out of range: {spec} has {n} rows, numbered 0 to {n - 1}")
+
+
+def _write_walk(out: Path, array, grid, title: str, feature_names) -> None:
+    """``array`` as .npy, or ``grid`` (rows, cols, *shape) as a picture."""
+    if out.suffix == ".npy":
+        _write_npy(out, array)
+        return
+    from vaekit import plots  # noqa: PLC0415
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plots.save_latent_grid(grid, out, title, feature_names)
+
+
 def _done(out: Path, args: argparse.Namespace) -> None:
     if not getattr(args, "quiet", False):
         print(f"wrote {out}", file=sys.stderr)
@@ -258,8 +358,10 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
                 group.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(), help=help_text)
 
 
-def _add_data_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="data spec: digits, mnist, mnist:PATH, or a file or image folder")
+def _add_data_flags(parser: argparse.ArgumentParser, required: bool = True, extra_help: str = "") -> None:
+    parser.add_argument(
+        "--data", required=required, help=f"data spec: digits, mnist, mnist:PATH, or a file or image folder{extra_help}"
+    )
     parser.add_argument("--split", default="train", choices=("train", "test"), help="split of datasets that have one")
     parser.add_argument("--label-column", default=None, help="table column holding labels (default: the run's)")
 
@@ -267,7 +369,7 @@ def _add_data_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="vaekit",
-        description="Train, sample, reconstruct, encode and evaluate variational autoencoders.",
+        description="Train, sample, reconstruct, encode, evaluate, explore and export variational autoencoders.",
         epilog="Start with: vaekit demo   (trains on the built-in 8x8 digits and writes runs/demo)",
     )
     parser.add_argument("--version", action="version", version=f"vaekit {__version__}")
@@ -291,6 +393,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"named settings applied under --config and flags: {', '.join(PRESETS)}",
     )
     _add_run_flags(p)
+    p.add_argument(
+        "--tensorboard", action="store_true",
+        help="also log metrics and sample grids to OUT/tensorboard (pip install 'vaekit[tensorboard]')",
+    )
     _add_config_flags(p)
 
     p = command("sample", cmd_sample, "decode draws from the prior into a PNG grid or a .npy array")
@@ -321,6 +427,54 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=_seed, default=0, help="seed of the posterior draws (default: 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = command("interpolate", cmd_interpolate, "decode a path in latent space between the codes of two data rows")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    _add_data_flags(p)
+    p.add_argument("--from", dest="from_index", type=int, required=True, metavar="I", help="row where the path starts")
+    p.add_argument("--to", dest="to_index", type=int, required=True, metavar="J", help="row where the path ends")
+    p.add_argument("--steps", type=int, default=8, help="points on the path, both ends included (default: 8)")
+    p.add_argument(
+        "--method", choices=("linear", "slerp"), default="linear",
+        help="straight line, or slerp: along the sphere, where a Gaussian prior keeps its mass (default: linear)",
+    )
+    _add_output_flags(p, ".png or .npy")
+
+    p = command("traverse", cmd_traverse, "decode each latent dimension swept across the prior (or the 2-D manifold)")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--steps", type=int, default=None, help="values per dimension (default: 9; 15 with --manifold)")
+    p.add_argument(
+        "--range", type=float, default=3.0, help="sweep from -RANGE to +RANGE prior standard deviations (default: 3)"
+    )
+    p.add_argument(
+        "--manifold", action="store_true",
+        help="2-D latent spaces: decode a grid over both dimensions, spaced by the Gaussian inverse CDF",
+    )
+    _add_data_flags(p, required=False, extra_help="; with --index, the other dimensions stay at that row's code")
+    p.add_argument("--index", type=int, default=None, help="row of --data to start from (default: 0)")
+    _add_output_flags(p, ".png or .npy")
+
+    p = command("report", cmd_report, "write report.html: numbers, curves, samples, latent space, config on one page")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    _add_data_flags(p, required=False, extra_help=" (default: the run's own, showing its validation rows)")
+    p.add_argument(
+        "--latent-method", choices=("tsne", "pca"), default="tsne",
+        help="projection of latent spaces with more than 2 dimensions (default: tsne)",
+    )
+    p.add_argument("--out", default=None, help="HTML file to write (default: RUN_DIR/report.html)")
+    p.add_argument("--overwrite", action="store_true", help="replace the report if it exists")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+
+    p = command("export", cmd_export, "export the encoder and decoder as ONNX graphs (sampling stays outside)")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--format", choices=("onnx",), default="onnx", help="export format (default: onnx)")
+    p.add_argument("--out", required=True, help="folder for encoder.onnx, decoder.onnx and model.json")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+
+    cli_detect.add_parser(
+        sub, command, lambda q: q.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
+    )
     return parser
 
 

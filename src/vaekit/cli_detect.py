@@ -1,0 +1,279 @@
+"""``vaekit detect``: fit an anomaly detector, score data with it, evaluate it.
+
+Thin subcommands over :class:`vaekit.estimators.VAEAnomalyDetector`. Tables
+keep their column types (text columns become categories); ``--id-column``
+and ``--label-column`` are taken out before the model sees the rows. Every
+output path is checked before anything is written, so a bad flag never
+leaves half a result behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vaekit.errors import DataError, RunDirError
+
+TABLE_SUFFIXES = (".csv", ".parquet")
+
+
+def add_parser(sub, command, add_seed) -> None:
+    """Register ``vaekit detect {fit,score,evaluate}`` on the main parser's subcommands."""
+    detect = command("detect", None, "anomaly detection: fit on data, score rows, evaluate against labels")
+    inner = detect.add_subparsers(dest="detect_command", metavar="ACTION", parser_class=type(detect))
+    detect.set_defaults(func=lambda args: _usage(detect))
+
+    def action(name: str, func, help_text: str) -> argparse.ArgumentParser:
+        p = inner.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    p = action("fit", cmd_fit, "fit a VAE anomaly detector on unlabelled rows and write it to --out")
+    _data_flags(p)
+    p.add_argument("--out", required=True, help="folder for the detector, its training scores and plots")
+    p.add_argument("--contamination", type=float, default=0.1, help="expected outlier share; sets the threshold")
+    p.add_argument("--score", choices=("elbo", "reconstruction", "iw"), default="elbo", help="anomaly score")
+    p.add_argument("--samples", type=int, default=10, help="posterior draws per row for the score (default: 10)")
+    p.add_argument("--steps", type=int, default=2000, help="optimiser steps (default: 2000)")
+    p.add_argument("--epochs", type=int, default=None, help="passes over the data (overrides --steps)")
+    p.add_argument("--latent-dim", type=int, default=None, help="latent dimensions (default: from the data)")
+    p.add_argument("--scaling", choices=("standard", "robust", "none"), default="standard", help="column scaling")
+    p.add_argument("--impute", action="store_true", help="fill missing values (median, most frequent category)")
+    p.add_argument("--trim-fraction", type=float, default=0.2, help="share of worst rows per batch left out")
+    add_seed(p)
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+
+    p = action("score", cmd_score, "score rows with a fitted detector: CSV of id, score, is_anomaly")
+    p.add_argument("detector_dir", metavar="DIR")
+    _data_flags(p)
+    p.add_argument("--out", required=True, help="scores file (.csv); plots are written beside it")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+
+    p = action("evaluate", cmd_evaluate, "ROC-AUC, average precision and the confusion at the threshold")
+    p.add_argument("detector_dir", metavar="DIR")
+    _data_flags(p)
+    p.add_argument("--plots", default=None, metavar="DIR", help="also write ROC, PR and histogram plots here")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--overwrite", action="store_true", help="replace existing plots")
+
+
+def _data_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="FILE.csv, FILE.parquet, FILE.npz, FILE.npy, or a data spec")
+    p.add_argument("--label-column", default=None, help="column with 1 = anomaly, 0 = normal (never trained on)")
+    p.add_argument("--id-column", default=None, help="column identifying rows, copied to the scores")
+    p.add_argument("--split", default="train", choices=("train", "test"), help="split of datasets that have one")
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from vaekit.estimators import VAEAnomalyDetector  # noqa: PLC0415
+
+    out = Path(args.out)
+    if out.exists() and not (out.is_dir() and not any(out.iterdir())) and not args.overwrite:
+        raise RunDirError(f"{out} already exists; pass --overwrite to replace it, or choose another --out")
+    X, y, ids = read_rows(args.data, args.label_column, args.id_column, args.split)
+    detector = VAEAnomalyDetector(
+        contamination=args.contamination, score=args.score, n_samples=args.samples, steps=args.steps,
+        epochs=args.epochs, latent_dim=args.latent_dim, scaling=args.scaling,
+        missing="impute" if args.impute else "error", trim_fraction=args.trim_fraction, random_state=args.seed,
+    ).fit(X)
+    # Written into a fresh folder, then moved into place: an old --out survives a failure.
+    tmp = out.with_name(f".tmp-{out.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    detector.save(tmp)
+    scores = detector.decision_scores_
+    _write_scores(tmp / "scores.csv", ids, scores, detector.threshold_)
+    _write_plots(tmp / "scores", scores, detector.threshold_, y)
+    metrics = _metrics(y, scores, detector.threshold_) if y is not None else None
+    if metrics is not None:
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    if not args.quiet:
+        flagged = int(detector.labels_.sum())
+        print(f"fitted on {len(scores)} rows; threshold {detector.threshold_:.4g} flags {flagged}; wrote {out}")
+        if metrics is not None:
+            print(_metrics_line(metrics))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() != ".csv":
+        raise DataError(f"--out must be a .csv file, got {out}")
+    stem = out.with_suffix("")
+    outputs = [out, *_plot_paths(stem, args.label_column is not None)]
+    _check_free(outputs, args.overwrite)
+    detector = _load(args.detector_dir)
+    X, y, ids = read_rows(args.data, args.label_column, args.id_column, args.split)
+    scores = detector.anomaly_score(X)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_scores(out, ids, scores, detector.threshold_)
+    _write_plots(stem, scores, detector.threshold_, y)
+    if not args.quiet:
+        flagged = int((scores > detector.threshold_).sum())
+        print(f"scored {len(scores)} rows, {flagged} above the threshold; wrote {out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.plots is not None:
+        _check_free(_plot_paths(Path(args.plots) / "scores", True), args.overwrite)
+    detector = _load(args.detector_dir)
+    X, y, _ = read_rows(args.data, args.label_column, args.id_column, args.split)
+    if y is None:
+        raise DataError(f"{args.data} has no 0/1 anomaly labels; pass --label-column NAME (1 = anomaly, 0 = normal)")
+    scores = detector.anomaly_score(X)
+    metrics = _metrics(y, scores, detector.threshold_)
+    if args.plots is not None:
+        Path(args.plots).mkdir(parents=True, exist_ok=True)
+        _write_plots(Path(args.plots) / "scores", scores, detector.threshold_, y)
+    print(json.dumps(metrics) if args.json else _metrics_line(metrics))
+    return 0
+
+
+# --------------------------------------------------------------------------- data
+
+
+def read_rows(spec: str, label_column: str | None, id_column: str | None, split: str = "train"):
+    """Rows to score, their labels (1 = anomaly) and ids, from a table, an array file or a data spec.
+
+    Tables come back as DataFrames so that text columns stay categories.
+    """
+    path = Path(spec)
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        return _read_table(path, label_column, id_column)
+    if label_column is not None or id_column is not None:
+        raise DataError("--label-column and --id-column apply to .csv and .parquet tables only")
+    from vaekit.data import load_data  # noqa: PLC0415
+
+    data = load_data(spec, split=split)
+    labels = None
+    if data.y is not None and np.isin(np.asarray(data.y), (0, 1)).all():
+        labels = np.asarray(data.y).astype(np.int64)  # 0/1 labels: an anomaly benchmark file
+    x = data.x if data.x.ndim == 4 else data.x.reshape(len(data.x), -1)
+    return x, labels, None
+
+
+def _read_table(path: Path, label_column: str | None, id_column: str | None):
+    import pandas as pd  # noqa: PLC0415
+
+    from vaekit.data.tables import _read_frame, printable  # noqa: PLC0415
+
+    if not path.is_file():
+        raise DataError(f"no such file: {path}")
+    frame = _read_frame(path, pd)
+    frame.columns = [str(c) for c in frame.columns]
+    y = ids = None
+    for flag, name in (("--label-column", label_column), ("--id-column", id_column)):
+        if name is not None and name not in frame.columns:
+            raise DataError(
+                f"{flag} {name!r} is not in {path}; available columns: {', '.join(map(printable, frame.columns))}"
+            )
+    if label_column is not None:
+        y = _binary_labels(frame.pop(label_column).to_numpy(), f"label column {label_column!r}")
+    if id_column is not None:
+        ids = frame.pop(id_column).to_numpy()
+    if frame.shape[1] == 0:
+        raise DataError(f"{path} has no feature columns besides the label and id columns")
+    return frame, y, ids
+
+
+def _binary_labels(values: np.ndarray, what: str) -> np.ndarray:
+    """0/1 labels (1 = anomaly) from booleans or numbers 0 and 1."""
+    if values.dtype.kind == "b":
+        return values.astype(np.int64)
+    try:
+        numbers = values.astype(np.float64)
+    except (TypeError, ValueError):
+        numbers = None
+    if numbers is None or not np.isin(numbers, (0.0, 1.0)).all():
+        shown = ", ".join(map(str, list(dict.fromkeys(values.tolist()))[:5]))
+        raise DataError(f"{what} must hold 0 (normal) and 1 (anomaly), found {shown}")
+    return numbers.astype(np.int64)
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def _load(folder: str):
+    from vaekit.estimators import VAEAnomalyDetector  # noqa: PLC0415
+
+    if not Path(folder).is_dir():
+        raise RunDirError(f"no such detector folder: {folder}; create one with: vaekit detect fit --out {folder}")
+    return VAEAnomalyDetector.load(folder)
+
+
+def _check_free(paths: list[Path], overwrite: bool) -> None:
+    taken = [str(p) for p in paths if p.exists()]
+    if taken and not overwrite:
+        raise DataError(f"{', '.join(taken)} already exist(s); pass --overwrite to replace, or choose another --out")
+
+
+def _plot_paths(stem: Path, labelled: bool) -> list[Path]:
+    names = ["_hist.png"] + (["_roc.png", "_pr.png"] if labelled else [])
+    return [stem.with_name(stem.name + suffix) for suffix in names]
+
+
+def _write_scores(path: Path, ids: np.ndarray | None, scores: np.ndarray, threshold: float) -> None:
+    import pandas as pd  # noqa: PLC0415
+
+    from vaekit.files import atomic_write  # noqa: PLC0415
+
+    table: dict[str, Any] = {} if ids is None else {"id": ids}
+    table.update(score=scores, is_anomaly=(scores > threshold).astype(int))
+    frame = pd.DataFrame(table)
+    atomic_write(path, lambda f: frame.to_csv(f, index=False), mode="w")
+
+
+def _write_plots(stem: Path, scores: np.ndarray, threshold: float, y: np.ndarray | None) -> None:
+    from vaekit import plots  # noqa: PLC0415
+
+    hist, *curves = _plot_paths(stem, y is not None)
+    plots.plot_score_histogram(scores, threshold, hist, labels=y)
+    if y is not None and 0 < y.sum() < len(y):
+        plots.plot_roc_pr(y, scores, roc_path=curves[0], pr_path=curves[1])
+
+
+def _metrics(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, Any]:
+    from sklearn.metrics import average_precision_score, roc_auc_score  # noqa: PLC0415
+
+    if len(np.unique(y)) < 2:
+        raise DataError("the labels hold only one class; ROC-AUC needs both normal (0) and anomalous (1) rows")
+    flagged = scores > threshold
+    tp = int((flagged & (y == 1)).sum())
+    fp = int((flagged & (y == 0)).sum())
+    fn = int((~flagged & (y == 1)).sum())
+    tn = int((~flagged & (y == 0)).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return {
+        "n": int(len(y)), "anomalies": int(y.sum()),
+        "roc_auc": float(roc_auc_score(y, scores)), "average_precision": float(average_precision_score(y, scores)),
+        "threshold": float(threshold), "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+        "precision": precision, "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+    }
+
+
+def _metrics_line(m: dict[str, Any]) -> str:
+    return (
+        f"ROC-AUC {m['roc_auc']:.4f}  average precision {m['average_precision']:.4f}  "
+        f"at the threshold: tp {m['tp']} fp {m['fp']} fn {m['fn']} tn {m['tn']} "
+        f"(precision {m['precision']:.3f}, recall {m['recall']:.3f})"
+    )

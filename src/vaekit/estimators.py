@@ -1,0 +1,534 @@
+"""scikit-learn faces of the VAE: a transformer, an anomaly detector, and their shared base.
+
+The estimators follow scikit-learn's conventions: ``__init__`` only stores
+its arguments, ``fit`` returns ``self``, fitted attributes end in ``_``, and
+``random_state`` seeds everything. They take NumPy arrays and pandas
+DataFrames (tables: scaled and one-hot encoded by a
+:class:`~vaekit.tabular.TablePreprocessor` fit on the training data) or image
+arrays ``(N, C, H, W)`` / ``(N, H, W)`` with values in [0, 1]. They pickle and
+clone like any estimator, and also save pickle-free with :meth:`save` /
+:meth:`load` (the model folder ``vaekit.load`` reads, plus ``estimator.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, OutlierMixin, TransformerMixin
+
+from vaekit.errors import ConfigError, DataError, ModelFileError, RunDirError
+from vaekit.files import atomic_write
+from vaekit.tabular import TablePreprocessor
+
+ESTIMATOR_FILE = "estimator.json"
+SCORES = ("elbo", "reconstruction", "iw")
+#: Rows scored per forward pass (times the posterior draws): bounds memory on big tables.
+SCORE_CHUNK = 4096
+
+
+class VAEEstimatorBase(BaseEstimator):
+    """Fits a VAE on a table or on images; subclasses add what they do with it.
+
+    Parameters
+    ----------
+    latent_dim:
+        Latent dimensions; None: half the input features, clipped to [2, 16].
+    hidden_dims:
+        MLP hidden sizes; None: two layers of twice the features, clipped to [16, 128].
+        Images use the conv net whatever this is.
+    likelihood:
+        p(x|z); None: ``gaussian-learned`` (a learned variance per feature)
+        for tables, ``bernoulli`` for images.
+    beta:
+        Weight of the KL term (1 = the ELBO).
+    epochs:
+        Passes over the data; None: enough for about ``steps`` optimiser steps.
+    steps:
+        Optimiser steps when ``epochs`` is None; small and large tables get
+        the same amount of training, so large tables stay fast.
+    batch_size, lr:
+        Adam's batch size and learning rate.
+    trim_fraction:
+        Each batch's highest-loss fraction of rows is left out of the
+        gradient, so outliers in the training data are not learned (0 = off).
+    scaling, categorical, missing:
+        Table preprocessing, see :class:`~vaekit.tabular.TablePreprocessor`.
+    random_state:
+        Seed of the weights, the batches and the training noise; None draws one.
+    device:
+        ``cpu``, ``cuda`` or ``auto``.
+    verbose:
+        Print one line per epoch.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int | None = None,
+        hidden_dims: tuple[int, ...] | None = None,
+        likelihood: str | None = None,
+        beta: float = 1.0,
+        epochs: int | None = None,
+        steps: int = 2000,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        trim_fraction: float = 0.0,
+        scaling: str = "standard",
+        categorical: str | list[str] | None = "auto",
+        missing: str = "error",
+        random_state: int | None = None,
+        device: str = "cpu",
+        verbose: bool = False,
+    ) -> None:
+        self.latent_dim = latent_dim
+        self.hidden_dims = hidden_dims
+        self.likelihood = likelihood
+        self.beta = beta
+        self.epochs = epochs
+        self.steps = steps
+        self.batch_size = batch_size
+        self.lr = lr
+        self.trim_fraction = trim_fraction
+        self.scaling = scaling
+        self.categorical = categorical
+        self.missing = missing
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+
+    def _fit_vae(self, X: Any) -> np.ndarray:
+        """Fit the preprocessing and the VAE on ``X``; returns the model inputs of ``X``."""
+        from vaekit.config import ModelConfig, TrainConfig  # noqa: PLC0415
+        from vaekit.models import build_model  # noqa: PLC0415
+        from vaekit.training import Trainer  # noqa: PLC0415
+
+        self._check_params()
+        image = _is_image(X)
+        if image:
+            self.preprocessor_ = None
+            x = _images(X, "X")
+        else:
+            self.preprocessor_ = TablePreprocessor(self.scaling, self.categorical, self.missing)
+            x = self.preprocessor_.fit_transform(X)
+            names = self.preprocessor_.feature_names_in
+            if not all(n == f"x{i}" for i, n in enumerate(names)):
+                self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_features_in_ = x.shape[1] if not image else int(np.prod(x.shape[1:]))
+        if len(x) < 2:
+            raise DataError(f"X has {len(x)} row(s); fitting needs at least 2")
+        seed = self.random_state if self.random_state is not None else int(np.random.randint(0, 2**31 - 1))
+        self.seed_ = int(seed)
+        self.model_config_ = self._model_config(x, image, ModelConfig)
+        n_batches = math.ceil(len(x) / min(self.batch_size, len(x)))
+        epochs = self.epochs or max(1, round(self.steps / n_batches))
+        self.train_config_ = TrainConfig(
+            epochs=epochs, batch_size=min(self.batch_size, len(x)), lr=self.lr, val_fraction=0.0,
+            kl_warmup_epochs=0, seed=self.seed_, trim_fraction=self.trim_fraction, device=self.device,
+        )
+        import torch  # noqa: PLC0415
+
+        with _torch_seed(self.seed_):
+            model = build_model(self.model_config_)
+        trainer = Trainer(model, self.train_config_, log=print if self.verbose else None)
+        self.history_ = trainer.fit(torch.from_numpy(x))
+        self.model_ = trainer.model.eval()
+        return x
+
+    def _model_config(self, x: np.ndarray, image: bool, ModelConfig):
+        d = int(np.prod(x.shape[1:]))
+        likelihood = self.likelihood or ("bernoulli" if image else "gaussian-learned")
+        if likelihood == "bernoulli" and (x.min() < 0 or x.max() > 1):
+            raise DataError("the bernoulli likelihood needs values in [0, 1]; scale the images or pick another likelihood")
+        hidden = self.hidden_dims
+        if hidden is None:
+            width = int(np.clip(2 * d, 16, 128))
+            hidden = (width, width)
+        latent = self.latent_dim or int(np.clip(d // 2, 2, 16))
+        return ModelConfig(
+            arch="conv" if image else "mlp", latent_dim=latent, hidden_dims=tuple(hidden), likelihood=likelihood,
+            beta=self.beta, input_shape=tuple(int(s) for s in x.shape[1:]),
+            conv_channels=(32, 64),
+        )
+
+    def _check_params(self) -> None:
+        if self.likelihood is not None:
+            from vaekit.likelihoods import LIKELIHOODS  # noqa: PLC0415
+
+            if self.likelihood not in LIKELIHOODS:
+                raise ConfigError(f"invalid likelihood {self.likelihood!r}; choose one of {', '.join(LIKELIHOODS)}")
+        if not 0.0 <= self.trim_fraction < 1.0:
+            raise ConfigError(f"trim_fraction must be in [0, 1), got {self.trim_fraction}")
+        for name in ("steps", "batch_size"):
+            if not isinstance(getattr(self, name), (int, np.integer)) or getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+
+    # ------------------------------------------------------------------ inputs
+
+    def _inputs(self, X: Any) -> np.ndarray:
+        """``X`` as the fitted model's inputs, with the fit's preprocessing."""
+        self._check_fitted()
+        if self.preprocessor_ is None:
+            x = _images(X, "X")
+            if x.shape[1:] != tuple(self.model_config_.input_shape):
+                raise DataError(
+                    f"X has images of shape {x.shape[1:]} but the model was fit on {tuple(self.model_config_.input_shape)}"
+                )
+            return x
+        return self.preprocessor_.transform(X)
+
+    def _check_fitted(self) -> None:
+        from sklearn.exceptions import NotFittedError  # noqa: PLC0415
+
+        if not hasattr(self, "model_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
+
+    # ------------------------------------------------------------------ saving
+
+    def _fitted_state(self) -> dict[str, Any]:
+        """Fitted attributes besides the model, as JSON; subclasses extend it."""
+        return {
+            "preprocessor": None if self.preprocessor_ is None else self.preprocessor_.to_dict(),
+            "n_features_in": self.n_features_in_,
+            "seed": self.seed_,
+            "history": self.history_,
+        }
+
+    def _set_fitted_state(self, state: dict[str, Any]) -> None:
+        pre = state["preprocessor"]
+        self.preprocessor_ = None if pre is None else TablePreprocessor.from_dict(pre)
+        if pre is not None:
+            names = self.preprocessor_.feature_names_in
+            if not all(n == f"x{i}" for i, n in enumerate(names)):
+                self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_features_in_ = state["n_features_in"]
+        self.seed_ = state["seed"]
+        self.history_ = state["history"]
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted estimator to folder ``path``, without pickle.
+
+        The folder holds ``config.json`` and ``model.safetensors`` (so
+        ``vaekit.load(path)`` gives the VAE) and ``estimator.json`` (the
+        parameters, the preprocessing and the fitted thresholds).
+        """
+        from vaekit.config import DataConfig, RunConfig  # noqa: PLC0415
+        from vaekit.io import save_model  # noqa: PLC0415
+
+        self._check_fitted()
+        path = Path(path)
+        config = RunConfig(model=self.model_config_, train=self.train_config_, data=DataConfig(data="estimator"))
+        save_model(path, self.model_, config)
+        params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
+        state = {"estimator": type(self).__name__, "params": params, "fitted": self._fitted_state()}
+        atomic_write(path / ESTIMATOR_FILE, lambda f: f.write(json.dumps(state, indent=1) + "\n"), mode="w")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path):
+        """The estimator saved in ``path`` by :meth:`save`."""
+        from vaekit.io import load, load_run_config  # noqa: PLC0415
+
+        path = Path(path)
+        file = path / ESTIMATOR_FILE
+        if not file.is_file():
+            raise RunDirError(f"{path} holds no saved estimator ({ESTIMATOR_FILE} is missing)")
+        try:
+            state = json.loads(file.read_text())
+            if state["estimator"] != cls.__name__:
+                raise ModelFileError(f"{path} holds a {state['estimator']}, not a {cls.__name__}")
+            params = state["params"]
+            if params.get("hidden_dims") is not None:
+                params["hidden_dims"] = tuple(params["hidden_dims"])
+            estimator = cls(**params)
+            estimator._set_fitted_state(state["fitted"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise ModelFileError(f"{file} is damaged ({type(e).__name__}: {e}); fit and save the estimator again") from e
+        config = load_run_config(path)
+        estimator.model_config_, estimator.train_config_ = config.model, config.train
+        estimator.model_ = load(path)
+        return estimator
+
+
+class VAETransformer(TransformerMixin, VAEEstimatorBase):
+    """Dimensionality reduction with a VAE, as a scikit-learn transformer.
+
+    :meth:`transform` gives the posterior means (``sample=True``: draws from
+    q(z|x)), :meth:`inverse_transform` the decoder means, :meth:`score_samples`
+    the ELBO per row. Fits in a ``Pipeline`` and in ``GridSearchCV`` (whose
+    default score is the mean ELBO, via :meth:`score`).
+
+    Parameters
+    ----------
+    latent_dim:
+        Output dimensions (``z0``, ``z1``, ...); None: half the features, in [2, 16].
+    n_samples:
+        Posterior draws per row for :meth:`score_samples`.
+    **others:
+        As :class:`VAEEstimatorBase`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from vaekit import VAETransformer
+    >>> X = np.random.default_rng(0).normal(size=(200, 6))
+    >>> VAETransformer(latent_dim=2, steps=20, random_state=0).fit_transform(X).shape
+    (200, 2)
+    """
+
+    def __init__(
+        self,
+        latent_dim: int | None = None,
+        hidden_dims: tuple[int, ...] | None = None,
+        likelihood: str | None = None,
+        beta: float = 1.0,
+        epochs: int | None = None,
+        steps: int = 2000,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        trim_fraction: float = 0.0,
+        scaling: str = "standard",
+        categorical: str | list[str] | None = "auto",
+        missing: str = "error",
+        random_state: int | None = None,
+        device: str = "cpu",
+        verbose: bool = False,
+        n_samples: int = 1,
+    ) -> None:
+        super().__init__(
+            latent_dim=latent_dim, hidden_dims=hidden_dims, likelihood=likelihood, beta=beta, epochs=epochs,
+            steps=steps, batch_size=batch_size, lr=lr, trim_fraction=trim_fraction, scaling=scaling,
+            categorical=categorical, missing=missing, random_state=random_state, device=device, verbose=verbose,
+        )
+        self.n_samples = n_samples
+
+    def fit(self, X: Any, y: Any = None) -> VAETransformer:
+        """Fit on ``X``; ``y`` is ignored (present for pipelines)."""
+        if not isinstance(self.n_samples, (int, np.integer)) or self.n_samples < 1:
+            raise ConfigError(f"n_samples must be a positive integer, got {self.n_samples!r}")
+        self._fit_vae(X)
+        return self
+
+    def transform(self, X: Any, sample: bool = False) -> np.ndarray:
+        """Latent codes ``(N, latent_dim)``: posterior means, or draws with ``sample=True`` (seeded)."""
+        import torch  # noqa: PLC0415
+
+        x = self._to_model(self._inputs(X))
+        g = torch.Generator(device=x.device).manual_seed(0)
+        with torch.no_grad():
+            z = self.model_.embed(x, sample=sample, generator=g)
+        return z.cpu().numpy().astype(np.float64)
+
+    def inverse_transform(self, Z: Any) -> np.ndarray:
+        """Decoder means for latent codes ``Z``, in the model's input space (scaled, one-hot)."""
+        import torch  # noqa: PLC0415
+
+        self._check_fitted()
+        z = np.asarray(Z, dtype=np.float32)
+        if z.ndim != 2 or z.shape[1] != self.model_config_.latent_dim:
+            raise DataError(f"Z must have shape (N, {self.model_config_.latent_dim}), got {z.shape}")
+        with torch.no_grad():
+            out = self.model_.decode(self._to_model(z)).mean
+        return out.cpu().numpy().astype(np.float64)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """ELBO per row (nats; higher = better explained), averaged over ``n_samples`` draws."""
+        x = self._inputs(X)
+        return -_mean_neg_elbo(self.model_, x, self.n_samples, "elbo")
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean ELBO per row: higher is better, as ``GridSearchCV`` expects."""
+        return float(np.mean(self.score_samples(X)))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        self._check_fitted()
+        return np.asarray([f"z{i}" for i in range(self.model_config_.latent_dim)], dtype=object)
+
+    def _to_model(self, x: np.ndarray):
+        import torch  # noqa: PLC0415
+
+        return torch.from_numpy(np.ascontiguousarray(x)).to(next(self.model_.parameters()).device)
+
+
+class VAEAnomalyDetector(OutlierMixin, VAEEstimatorBase):
+    """Flags rows (or images) that a VAE trained on the data explains badly.
+
+    The anomaly score of a row is its negative ELBO (``score="elbo"``), its
+    expected reconstruction loss (``"reconstruction"``) or its
+    importance-weighted negative log-likelihood (``"iw"``), averaged over
+    ``n_samples`` posterior draws with a fixed seed: the same model always
+    gives the same scores.
+
+    scikit-learn's names: :meth:`score_samples` (higher = more normal),
+    :meth:`decision_function` (negative = outlier), :meth:`predict` (+1
+    inlier, -1 outlier). PyOD's names: :meth:`anomaly_score` (higher = more
+    anomalous), ``decision_scores_``, ``threshold_`` and ``labels_`` (1 =
+    outlier) on the training data.
+
+    Parameters
+    ----------
+    score:
+        ``elbo``, ``reconstruction`` or ``iw``.
+    n_samples:
+        Posterior draws per row for the score.
+    contamination:
+        Expected share of outliers in the training data; sets the threshold.
+    trim_fraction:
+        Training leaves out each batch's highest-loss 20% of rows by default,
+        so the anomalies in unlabelled training data are not learned.
+    **others:
+        As :class:`VAEEstimatorBase`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from vaekit import VAEAnomalyDetector
+    >>> X = np.random.default_rng(0).normal(size=(300, 4))
+    >>> detector = VAEAnomalyDetector(steps=50, random_state=0).fit(X)
+    >>> detector.predict([[0, 0, 0, 0], [9, -9, 9, -9]]).tolist()
+    [1, -1]
+    """
+
+    def __init__(
+        self,
+        latent_dim: int | None = None,
+        hidden_dims: tuple[int, ...] | None = None,
+        likelihood: str | None = None,
+        beta: float = 1.0,
+        epochs: int | None = None,
+        steps: int = 2000,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        trim_fraction: float = 0.2,
+        scaling: str = "standard",
+        categorical: str | list[str] | None = "auto",
+        missing: str = "error",
+        random_state: int | None = None,
+        device: str = "cpu",
+        verbose: bool = False,
+        score: str = "elbo",
+        n_samples: int = 10,
+        contamination: float = 0.1,
+    ) -> None:
+        super().__init__(
+            latent_dim=latent_dim, hidden_dims=hidden_dims, likelihood=likelihood, beta=beta, epochs=epochs,
+            steps=steps, batch_size=batch_size, lr=lr, trim_fraction=trim_fraction, scaling=scaling,
+            categorical=categorical, missing=missing, random_state=random_state, device=device, verbose=verbose,
+        )
+        self.score = score
+        self.n_samples = n_samples
+        self.contamination = contamination
+
+    def fit(self, X: Any, y: Any = None) -> VAEAnomalyDetector:
+        """Fit on ``X`` (labels, if given, are ignored: training is unsupervised)."""
+        if self.score not in SCORES:
+            raise ConfigError(f"invalid score {self.score!r}; choose one of {', '.join(SCORES)}")
+        if not isinstance(self.n_samples, (int, np.integer)) or self.n_samples < 1:
+            raise ConfigError(f"n_samples must be a positive integer, got {self.n_samples!r}")
+        if not 0.0 < self.contamination <= 0.5:
+            raise ConfigError(f"contamination must be in (0, 0.5], got {self.contamination!r}")
+        x = self._fit_vae(X)
+        self.decision_scores_ = self._anomaly_scores(x)
+        self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.contamination))
+        self.offset_ = -self.threshold_
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
+        return self
+
+    def anomaly_score(self, X: Any) -> np.ndarray:
+        """Anomaly score per row, higher = more anomalous (PyOD's ``decision_function``)."""
+        return self._anomaly_scores(self._inputs(X))
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Normality per row, higher = more normal (scikit-learn's convention): ``-anomaly_score``."""
+        return -self.anomaly_score(X)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """``score_samples(X) - offset_``: negative for outliers at the fitted contamination."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X: Any) -> np.ndarray:
+        """+1 for inliers, -1 for outliers (scikit-learn's convention)."""
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def _anomaly_scores(self, x: np.ndarray) -> np.ndarray:
+        return _mean_neg_elbo(self.model_, x, self.n_samples, self.score)
+
+    def _fitted_state(self) -> dict[str, Any]:
+        return {
+            **super()._fitted_state(),
+            "threshold": self.threshold_,
+            "decision_scores": self.decision_scores_.tolist(),
+        }
+
+    def _set_fitted_state(self, state: dict[str, Any]) -> None:
+        super()._set_fitted_state(state)
+        self.threshold_ = float(state["threshold"])
+        self.offset_ = -self.threshold_
+        self.decision_scores_ = np.asarray(state["decision_scores"], dtype=np.float64)
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
+
+
+def _mean_neg_elbo(model, x: np.ndarray, n_samples: int, score: str) -> np.ndarray:
+    """Per-row -ELBO (or reconstruction loss, or -log p(x) by importance sampling), over ``n_samples`` draws."""
+    import torch  # noqa: PLC0415
+
+    from vaekit.evaluation import iw_log_likelihood  # noqa: PLC0415
+
+    device = next(model.parameters()).device
+    # One seeded generator per call: scores depend on the model and the rows only.
+    g = torch.Generator(device=device).manual_seed(0)
+    out = []
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(x), SCORE_CHUNK):
+            xb = torch.from_numpy(np.ascontiguousarray(x[start : start + SCORE_CHUNK])).to(device)
+            if score == "iw":
+                out.append(-iw_log_likelihood(model, xb, k=n_samples, seed=start))
+                continue
+            total = torch.zeros(len(xb), dtype=torch.float64, device=device)
+            for _ in range(n_samples):
+                terms = model.loss_terms(xb, g)
+                part = terms.reconstruction if score == "reconstruction" else terms.reconstruction + terms.kl
+                total += part.double()
+            out.append(total / n_samples)
+    return torch.cat(out).cpu().numpy().astype(np.float64)
+
+
+def _is_image(X: Any) -> bool:
+    return isinstance(X, np.ndarray) and X.ndim in (3, 4)
+
+
+def _images(X: Any, what: str) -> np.ndarray:
+    """``(N, C, H, W)`` float32 images from an array of images (``(N, H, W)`` gets a channel)."""
+    from vaekit.data.tables import as_samples  # noqa: PLC0415
+
+    if not isinstance(X, np.ndarray) or X.ndim not in (3, 4):
+        raise DataError(f"{what} must be images (N, H, W) or (N, C, H, W) like the training data")
+    if len(X) == 0:
+        raise DataError(f"{what} has no rows")
+    x = as_samples(X, what)
+    if not np.isfinite(x).all():
+        raise DataError(f"{what} holds NaN or infinite pixels; fix or drop those images")
+    return x
+
+
+class _torch_seed:
+    """Seeds torch's global generator for weight initialisation, then restores it."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def __enter__(self) -> None:
+        import torch  # noqa: PLC0415
+
+        self.state = torch.random.get_rng_state()
+        torch.manual_seed(self.seed)
+
+    def __exit__(self, *exc: object) -> None:
+        import torch  # noqa: PLC0415
+
+        torch.random.set_rng_state(self.state)
