@@ -40,3 +40,14 @@ def test_path_based_writers_are_atomic_too(tmp_path):
     with pytest.raises(OSError):
         atomic_write_via_path(target, failing)
     assert target.read_text() == "a,b\n" and [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = atomic_write(tmp_path / "a.txt", lambda f: f.write(b"x"))
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

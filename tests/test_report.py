@@ -93,12 +93,19 @@ def test_vaekit_report_regenerates_the_page(run_dir, tmp_path, capsys, method, a
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again.html"]  # pictures drawn in a temp folder
 
 
-def test_report_refuses_to_replace_without_overwrite(run_dir, capsys):
-    before = (run_dir / REPORT_FILE).read_bytes()
-    assert main(["report", str(run_dir)]) == 2
+def test_report_refuses_to_replace_another_file_without_overwrite(run_dir, tmp_path, capsys):
+    other = tmp_path / "mine.html"
+    other.write_text("mine")
+    assert main(["report", str(run_dir), "--out", str(other), "--latent-method", "pca"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "--overwrite" in err
-    assert (run_dir / REPORT_FILE).read_bytes() == before
+    assert other.read_text() == "mine"
+
+
+def test_report_regenerates_the_runs_own_page(run_dir):
+    (run_dir / REPORT_FILE).write_text("stale")
+    assert main(["report", str(run_dir), "--latent-method", "pca", "--quiet"]) == 0
+    assert "<html" in (run_dir / REPORT_FILE).read_text()
 
 
 @pytest.mark.filterwarnings("ignore::vaekit.runs.PosteriorCollapseWarning")  # one epoch: collapse is expected

@@ -462,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="projection of latent spaces with more than 2 dimensions (default: tsne)",
     )
     p.add_argument("--out", default=None, help="HTML file to write (default: RUN_DIR/report.html)")
-    p.add_argument("--overwrite", action="store_true", help="replace the report if it exists")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (RUN_DIR/report.html is always regenerated)")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
 
     p = command("export", cmd_export, "export the encoder and decoder as ONNX graphs (sampling stays outside)")

@@ -44,7 +44,7 @@ def add_parser(sub, command, add_seed) -> None:
     p.add_argument("--latent-dim", type=int, default=None, help="latent dimensions (default: from the data)")
     p.add_argument("--scaling", choices=("standard", "robust", "none"), default="standard", help="column scaling")
     p.add_argument("--impute", action="store_true", help="fill missing values (median, most frequent category)")
-    p.add_argument("--trim-fraction", type=float, default=0.2, help="share of worst rows per batch left out")
+    p.add_argument("--trim-fraction", type=float, default=0.3, help="share of worst rows per batch left out (0 for clean data)")
     add_seed(p)
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")

@@ -64,6 +64,18 @@ class ModelConfig:
     """Weight of KL(q(z|x) || p(z)); 1 is the ELBO (Kingma & Welling 2014), > 1 is beta-VAE."""
     free_bits: float = 0.0
     """Nats per latent dimension below which the KL is not pushed down (Kingma et al. 2016); 0 = off."""
+    capacity_max: float = 0.0
+    """Capacity objective (Burgess et al. 2018): beta * |KL - C|, C rising from 0 to this many nats; beta is their gamma (they used 1000 and 25 nats); 0 = off."""
+    capacity_steps: int = 10_000
+    """Optimiser steps over which the capacity C rises linearly from 0 to capacity_max."""
+    iw_samples: int = 5
+    """iwae: importance samples k per row of the training bound (Burda et al. 2015); k = 1 is the ELBO."""
+    num_classes: int = 0
+    """cvae and m2: classes of the one-hot label they are conditioned on; 0 = filled in from the data's labels."""
+    condition_dim: int = 0
+    """cvae: length of a covariate vector y (N, condition_dim) to condition on instead of a class label; 0 = class labels."""
+    classifier_weight: float | None = None
+    """m2: alpha, the weight of the labelled rows' cross-entropy (Kingma et al. 2014, eq. 9); None = their 0.1 * N, per labelled row."""
     input_shape: tuple[int, ...] | None = None
     """Shape of one sample, (D,) or (C, H, W); filled in from the data."""
 
@@ -79,13 +91,17 @@ class ModelConfig:
         _check_choice("likelihood", self.likelihood, tuple(LIKELIHOODS))
         _check_positive("latent_dim", self.latent_dim)
         _check_positive("obs_std", self.obs_std)
-        for name in ("beta", "free_bits"):
-            if getattr(self, name) < 0:
+        _check_positive("capacity_steps", self.capacity_steps)
+        _check_positive("iw_samples", self.iw_samples)
+        for name in ("beta", "free_bits", "capacity_max", "num_classes", "condition_dim", "classifier_weight"):
+            if (getattr(self, name) or 0) < 0:
                 raise ConfigError(f"invalid value for '{name}': {getattr(self, name)!r} (must be >= 0)")
         for name in ("hidden_dims", "conv_channels"):
             sizes = getattr(self, name)
             if not sizes or any(s <= 0 for s in sizes):
                 raise ConfigError(f"{name} must be a non-empty list of positive sizes, got {list(sizes)}")
+        if self.num_classes and self.condition_dim:
+            raise ConfigError("num_classes and condition_dim are two kinds of condition; set only one of them")
         if self.input_shape is not None:
             if len(self.input_shape) not in (1, 3) or any(s <= 0 for s in self.input_shape):
                 raise ConfigError(f"input_shape must be (D,) or (C, H, W), got {self.input_shape}")
@@ -140,6 +156,8 @@ class TrainConfig:
     """Leave each batch's highest-loss fraction of rows out of the gradient (trimmed likelihood), so outliers in the data are not learned; 0 = off."""
     patience: int | None = None
     """Stop after this many epochs without a better validation loss; None = never stop early."""
+    labelled_share: float = 0.1
+    """m2: labelled rows are repeated so that they make about this share of every epoch, so nearly every batch has some."""
     dynamic_binarization: bool = False
     """Resample binary x ~ Bernoulli(x) each time a batch is drawn (Bernoulli likelihood only)."""
     seed: int = 0
@@ -183,6 +201,8 @@ class TrainConfig:
         _check_positive("lr", self.lr)
         if not 0.0 <= self.trim_fraction < 1.0:
             raise ConfigError(f"trim_fraction must be in [0, 1), got {self.trim_fraction}")
+        if not 0.0 < self.labelled_share < 1.0:
+            raise ConfigError(f"labelled_share must be in (0, 1), got {self.labelled_share}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         for name in ("weight_decay", "kl_warmup_epochs", "checkpoint_every", "kl_cycles", "lr_min"):
@@ -206,6 +226,8 @@ class DataConfig:
     """Column of a table holding labels (kept out of the features)."""
     image_size: tuple[int, ...] | None = None
     """Resize images of a folder to (H, W); default: the first image's size."""
+    labels_per_class: int | None = None
+    """m2: keep the labels of this many training rows per class (a seeded draw) and hide the rest; None = every label the data has."""
     loading: str = "auto"
     """memory: load the whole file; stream: read .npy (memory-mapped) and .parquet in blocks; auto: stream files over 512 MB."""
     block_mb: float = 4.0
@@ -218,6 +240,8 @@ class DataConfig:
         _check_choice("split", self.split, SPLITS)
         _check_choice("loading", self.loading, LOADINGS)
         _check_positive("block_mb", self.block_mb)
+        if self.labels_per_class is not None:
+            _check_positive("labels_per_class", self.labels_per_class)
         _check_positive("shuffle_window_mb", self.shuffle_window_mb)
         if self.image_size is not None and (
             len(self.image_size) != 2 or any(s <= 0 for s in self.image_size)

@@ -31,6 +31,8 @@ def atomic_write_via_path(path: str | Path, write_to: Callable[[str], object]) -
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=path.suffix, dir=path.parent)
     os.close(fd)
+    # mkstemp makes the file private (0600); give it the permissions open() would.
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         write_to(tmp)
         with open(tmp, "rb+") as f:
@@ -41,6 +43,12 @@ def atomic_write_via_path(path: str | Path, write_to: Callable[[str], object]) -
         raise
     fsync_dir(path.parent)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
 
 
 def fsync_dir(folder: str | Path) -> None:

@@ -35,30 +35,66 @@ def _mlp(sizes: list[int], activation: str, last_activation: bool) -> list[nn.Mo
     return layers
 
 
-class MLPEncoder(nn.Module):
-    """x (B, *shape) -> (B, 2 * latent_dim): mean and log-variance, concatenated."""
+class Condition(nn.Module):
+    """Adds a projection of a condition c (..., C) to a layer's pre-activation.
 
-    def __init__(self, input_shape: tuple[int, ...], latent_dim: int, hidden_dims, activation: str):
+    Concatenating c to that layer's input is the same map, split in two: the
+    input's part is computed once even when c takes every value of a label
+    (broadcast over a leading dimension), which is what M2 needs.
+    """
+
+    def __init__(self, condition_dim: int, features: int) -> None:
         super().__init__()
-        sizes = [math.prod(input_shape), *hidden_dims, 2 * latent_dim]
-        self.net = nn.Sequential(nn.Flatten(), *_mlp(sizes, activation, last_activation=False))
+        self.proj = nn.Linear(condition_dim, features, bias=False)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+    def forward(self, h: Tensor, c: Tensor) -> Tensor:
+        return h + self.proj(c)
+
+
+def _conditioned(net: nn.Sequential, first: int, condition: Condition | None, x: Tensor, c: Tensor | None) -> Tensor:
+    """``net(x)``, with ``condition(., c)`` added to the output of layer ``first`` (a Linear)."""
+    if c is None:
+        return net(x)
+    if condition is None:
+        raise ValueError("this network takes no condition")
+    return net[first + 1 :](condition(net[: first + 1](x), c))
+
+
+class MLPEncoder(nn.Module):
+    """x (B, *shape) [+ condition c (B, C)] -> (B, 2 * latent_dim): mean and log-variance, concatenated.
+
+    ``out_features`` replaces 2 * latent_dim (a classifier's logits). A
+    condition broadcast over a leading dimension, c (K, 1, C), gives (K, B, out).
+    """
+
+    def __init__(
+        self, input_shape: tuple[int, ...], latent_dim: int, hidden_dims, activation: str,
+        condition_dim: int = 0, out_features: int | None = None,
+    ):
+        super().__init__()
+        sizes = [math.prod(input_shape), *hidden_dims, out_features or 2 * latent_dim]
+        self.net = nn.Sequential(nn.Flatten(), *_mlp(sizes, activation, last_activation=False))
+        self.condition = Condition(condition_dim, sizes[1]) if condition_dim else None
+
+    def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:
+        return _conditioned(self.net, 1, self.condition, x, c)
 
 
 class MLPDecoder(nn.Module):
-    """z (B, latent_dim) -> likelihood parameters (B, *shape)."""
+    """z (B, latent_dim) [+ condition c (B, C)] -> likelihood parameters (B, *shape)."""
 
-    def __init__(self, input_shape: tuple[int, ...], latent_dim: int, hidden_dims, activation: str):
+    def __init__(
+        self, input_shape: tuple[int, ...], latent_dim: int, hidden_dims, activation: str, condition_dim: int = 0
+    ):
         super().__init__()
         sizes = [latent_dim, *reversed(hidden_dims), math.prod(input_shape)]
         self.net = nn.Sequential(
             *_mlp(sizes, activation, last_activation=False), nn.Unflatten(1, tuple(input_shape))
         )
+        self.condition = Condition(condition_dim, sizes[1]) if condition_dim else None
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.net(z)
+    def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:
+        return _conditioned(self.net, 0, self.condition, z, c)
 
 
 def conv_plan(height: int, width: int, n_levels: int) -> tuple[list[tuple[int, int]], list[bool]]:
@@ -96,10 +132,14 @@ class ResidualBlock(nn.Module):
 class ConvEncoder(nn.Module):
     """Images (B, C, H, W) -> (B, 2 * latent_dim) through strided 3x3 convolutions.
 
-    With ``residual`` each level is followed by a :class:`ResidualBlock`.
+    With ``residual`` each level is followed by a :class:`ResidualBlock`; a
+    condition c (B, C) enters the linear head.
     """
 
-    def __init__(self, input_shape: tuple[int, ...], latent_dim: int, channels, activation: str, residual: bool = False):
+    def __init__(
+        self, input_shape: tuple[int, ...], latent_dim: int, channels, activation: str, residual: bool = False,
+        condition_dim: int = 0, out_features: int | None = None,
+    ):
         super().__init__()
         c, h, w = input_shape
         sizes, strided = conv_plan(h, w, len(channels))
@@ -112,19 +152,25 @@ class ConvEncoder(nn.Module):
             c_in = c_out
         hl, wl = sizes[-1]
         self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(c_in * hl * wl, 2 * latent_dim)
+        self.head = nn.Linear(c_in * hl * wl, out_features or 2 * latent_dim)
+        self.condition = Condition(condition_dim, out_features or 2 * latent_dim) if condition_dim else None
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x).flatten(1))  # (B, 2Z)
+    def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:
+        out = self.head(self.features(x).flatten(1))  # (B, 2Z)
+        return out if c is None else self.condition(out, c)
 
 
 class ConvDecoder(nn.Module):
     """z (B, latent_dim) -> (B, C, H, W) likelihood parameters, exactly the input's shape.
 
-    With ``residual`` each level is preceded by a :class:`ResidualBlock`.
+    With ``residual`` each level is preceded by a :class:`ResidualBlock`; a
+    condition c (B, C) enters the first projection, before its activation.
     """
 
-    def __init__(self, input_shape: tuple[int, ...], latent_dim: int, channels, activation: str, residual: bool = False):
+    def __init__(
+        self, input_shape: tuple[int, ...], latent_dim: int, channels, activation: str, residual: bool = False,
+        condition_dim: int = 0,
+    ):
         super().__init__()
         c, h, w = input_shape
         sizes, strided = conv_plan(h, w, len(channels))
@@ -150,17 +196,30 @@ class ConvDecoder(nn.Module):
             layers.append(ACTIVATIONS[activation]())
         layers.append(nn.Conv2d(channels[0], c, 3, padding=1))  # to likelihood parameters, no activation
         self.net = nn.Sequential(*layers)
+        self.condition = Condition(condition_dim, channels[-1] * hl * wl) if condition_dim else None
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.net(self.project(z))  # (B, C, H, W)
+    def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:
+        return self.net(_conditioned(self.project, 0, self.condition, z, c))  # (B, C, H, W)
 
 
-def build_networks(config: ModelConfig) -> tuple[nn.Module, nn.Module]:
-    """Encoder and decoder for ``config`` (its ``input_shape`` must be set)."""
+def build_networks(config: ModelConfig, condition_dim: int = 0) -> tuple[nn.Module, nn.Module]:
+    """Encoder and decoder for ``config`` (its ``input_shape`` must be set), both taking a
+    condition of ``condition_dim`` features when it is > 0."""
     shape = tuple(config.input_shape)
     arch = config.resolved_arch()
     if arch in ("conv", "resnet"):
         args = (shape, config.latent_dim, tuple(config.conv_channels), config.activation, arch == "resnet")
-        return ConvEncoder(*args), ConvDecoder(*args)
+        return ConvEncoder(*args, condition_dim=condition_dim), ConvDecoder(*args, condition_dim=condition_dim)
     args = (shape, config.latent_dim, tuple(config.hidden_dims), config.activation)
-    return MLPEncoder(*args), MLPDecoder(*args)
+    return MLPEncoder(*args, condition_dim=condition_dim), MLPDecoder(*args, condition_dim=condition_dim)
+
+
+def build_classifier(config: ModelConfig, num_classes: int) -> nn.Module:
+    """x (B, *shape) -> class logits (B, num_classes), with the encoder's architecture."""
+    shape = tuple(config.input_shape)
+    arch = config.resolved_arch()
+    if arch in ("conv", "resnet"):
+        return ConvEncoder(
+            shape, 0, tuple(config.conv_channels), config.activation, arch == "resnet", out_features=num_classes
+        )
+    return MLPEncoder(shape, 0, tuple(config.hidden_dims), config.activation, out_features=num_classes)

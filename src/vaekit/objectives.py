@@ -99,10 +99,15 @@ def kl_weight(
     return beta * min(1.0, progress)
 
 
-def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
+def reparameterize(
+    mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None, eps: Tensor | None = None
+) -> Tensor:
     """z = mu + sigma * eps with eps ~ N(0, I): sampling that gradients flow through.
 
-    Kingma & Welling 2014, eq. 10. ``generator`` makes the noise reproducible.
+    Kingma & Welling 2014, eq. 10. ``generator`` makes the noise reproducible;
+    ``eps`` (Z,) gives every row the same noise instead (common random
+    numbers: a row's draw then does not depend on the other rows of the batch).
     """
-    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)  # (B, Z)
+    if eps is None:
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)  # (B, Z)
     return mu + torch.exp(0.5 * logvar) * eps

@@ -236,9 +236,9 @@ def regenerate_report(
     latent_method
         ``"tsne"`` or ``"pca"`` for latent spaces of more than two dimensions.
     out
-        Where to write; ``RUN_DIR/report.html`` by default.
+        Where to write; ``RUN_DIR/report.html`` by default (always regenerated).
     overwrite
-        Replace an existing report.
+        Replace an existing file at ``out``.
 
     Returns
     -------
@@ -252,8 +252,11 @@ def regenerate_report(
     from vaekit.runs import METRICS_FILE, load_data_for, write_pictures  # noqa: PLC0415
 
     run_dir = Path(run_dir)
+    # The run's own report is derived from the folder: regenerating it is the point.
+    # Any other file is the user's and needs ``overwrite``.
+    own = out is None
     out = run_dir / REPORT_FILE if out is None else Path(out)
-    if out.exists() and not overwrite:
+    if out.exists() and not overwrite and not own:
         raise RunDirError(f"{out} already exists; pass --overwrite to replace it")
     if out.is_dir():
         raise RunDirError(f"{out} is a folder; give a file name ending in .html")

@@ -130,6 +130,30 @@ class TablePreprocessor:
     def fit_transform(self, X: Any) -> np.ndarray:
         return self.fit(X).transform(X)
 
+    def inverse_transform(self, out: Any) -> np.ndarray:
+        """Model inputs (or decoder means) ``(N, n_outputs)`` back in the table's units.
+
+        Numeric columns are unscaled; each one-hot block becomes its most
+        likely category (as text). The result has one column per input column:
+        float64 when all are numeric, else an object array.
+        """
+        if not self.columns:
+            raise DataError("the preprocessor is not fitted; call fit first")
+        out = np.asarray(out, dtype=np.float64)
+        if out.ndim != 2 or out.shape[1] != self.n_outputs:
+            raise DataError(f"expected model inputs of shape (N, {self.n_outputs}), got {out.shape}")
+        blocks, start = [], 0
+        for col in self.columns:
+            block = out[:, start : start + col.width]  # (N, width)
+            start += col.width
+            if col.kind == "numeric":
+                blocks.append(block[:, 0] * col.scale + col.center)
+            else:
+                blocks.append(np.asarray(col.categories, dtype=object)[block.argmax(axis=1)])
+        if all(col.kind == "numeric" for col in self.columns):
+            return np.column_stack(blocks)
+        return np.column_stack([b.astype(object) for b in blocks])
+
     # ------------------------------------------------------------------ description
 
     @property
@@ -192,7 +216,7 @@ class TablePreprocessor:
             rows = int(frame.isna().any(axis=1).sum())
             raise DataError(
                 f"column(s) {_names(bad)} have missing values ({rows} row(s)); "
-                "fill or drop them, or impute with missing='impute' (CLI: --impute)"
+                "fill or drop those NaN cells, or impute with missing='impute' (CLI: --impute)"
             )
 
 
@@ -204,6 +228,8 @@ def as_frame(X: Any, what: str, names: list[str] | None = None):
     """
     import pandas as pd
 
+    if type(X).__module__.startswith("scipy.sparse"):  # checked by name: no scipy import for dense data
+        raise DataError(f"{what} is a sparse matrix; sparse input is not supported, pass a dense array (X.toarray())")
     if isinstance(X, pd.Series):
         X = X.to_frame()
     if isinstance(X, pd.DataFrame):
@@ -225,9 +251,14 @@ def as_frame(X: Any, what: str, names: list[str] | None = None):
         except (ValueError, TypeError) as e:
             raise DataError(f"{what} is not a table: {e}; pass a 2-D array or a DataFrame") from e
         if array.ndim == 1:
-            raise DataError(f"{what} is 1-D (shape {array.shape}); pass one row per sample, e.g. X.reshape(-1, 1)")
+            raise DataError(
+                f"{what} is 1-D (shape {array.shape}). Reshape your data to one row per sample: "
+                "X.reshape(-1, 1) for a single feature, X.reshape(1, -1) for a single sample"
+            )
         if array.ndim != 2:
             raise DataError(f"{what} has shape {array.shape}; a table needs 2 dimensions (rows, columns)")
+        if array.dtype.kind == "c":
+            raise DataError(f"{what} holds {array.dtype} values. Complex data not supported; pass real numbers")
         if array.dtype.kind not in "biufOSU":
             raise DataError(f"{what} holds {array.dtype} values; pass numbers or text")
         if names is not None and array.shape[1] != len(names):
@@ -242,7 +273,7 @@ def as_frame(X: Any, what: str, names: list[str] | None = None):
     if len(frame) == 0:
         raise DataError(f"{what} has no rows")
     if frame.shape[1] == 0:
-        raise DataError(f"{what} has no columns")
+        raise DataError(f"{what} has 0 feature(s) (shape={frame.shape}) while a minimum of 1 is required. Pass at least one column")
     return frame
 
 

@@ -83,10 +83,16 @@ class VAE(nn.Module):
 
     # ------------------------------------------------------------------ objective
 
-    def loss_terms(self, x: Tensor, generator: torch.Generator | None = None) -> LossTerms:
-        """Per-sample -log p(x|z) and KL(q(z|x) || p(z)) with one reparameterized z."""
+    def loss_terms(
+        self, x: Tensor, generator: torch.Generator | None = None, eps: Tensor | None = None
+    ) -> LossTerms:
+        """Per-sample -log p(x|z) and KL(q(z|x) || p(z)) with one reparameterized z.
+
+        ``eps`` (Z,): the same standard-normal noise for every row, so each row's
+        terms depend on that row only (see :func:`~vaekit.objectives.reparameterize`).
+        """
         mu, logvar = self.encode(x)
-        z = reparameterize(mu, logvar, generator)  # (B, Z)
+        z = reparameterize(mu, logvar, generator, eps)  # (B, Z)
         params = self.decoder(z)  # (B, *shape)
         kl = kl_per_dim(mu, logvar)  # (B, Z)
         return LossTerms(
