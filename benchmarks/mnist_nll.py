@@ -10,6 +10,10 @@ and writes the NLL-vs-time curve as a PNG.
 
     .venv/bin/python benchmarks/mnist_nll.py --data ../shared/data/mnist --budget-minutes 30
 
+``--models vae iwae:5 iwae:50`` trains each model on the same budget (the
+IWAE rows of Burda et al. 2015: the same networks trained on the k-sample
+bound) and prints one row per model.
+
 The test images are binarized once with a fixed seed (the usual protocol
 for dynamically binarized MNIST).
 """
@@ -69,14 +73,70 @@ def main() -> None:
     parser.add_argument("--final-k5000-images", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="docs", help="where the curve PNG and the JSON record go")
+    parser.add_argument(
+        "--models", nargs="+", default=["vae"], metavar="MODEL[:K]",
+        help="models trained on the same budget: vae, iwae:K (K importance samples in training)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
+    train, test = load_mnist(args)
+    probe = test[: args.eval_images]
+    results = [run_model(spec, args, train, test, probe) for spec in args.models]
+
+    binarization = "static" if args.static else "dynamic"
+    print()
+    print(f"MNIST test NLL, vaekit preset {args.preset} ({binarization} binarization), "
+          f"{platform.machine()}, {args.threads} threads, torch {torch.__version__}")
+    print()
+    print("| model | test NLL (nats) | training budget |")
+    print("|---|---|---|")
+    for r in results:
+        print(f"| vaekit {r['name']}, K=1000, all {len(test)} test images | {r['nll_k1000']:.2f} | "
+              f"{r['epochs']} epochs, {r['train_seconds'] / 60:.1f} min, 2 CPU cores |")
+        print(f"| vaekit {r['name']}, K=5000, first {args.final_k5000_images} test images | {r['nll_k5000_subset']:.2f} | same model |")
+    for name, value in PUBLISHED:
+        print(f"| {name} | {value:.2f} | published |")
+    for r in results:
+        print()
+        print(f"{r['name']}: first reached on the probe (the first {len(probe)} test images, K={args.eval_k}):")
+        print()
+        print("| level (nats) | first reached at (training s) | epoch |")
+        print("|---|---|---|")
+        for level in LEVELS:
+            hit = next(((t, e) for t, e, v in r["curve"] if v <= level), None)
+            print(f"| {level} | {'not reached' if hit is None else f'{hit[0]:.0f}'} | {'-' if hit is None else hit[1]} |")
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    suffix = "" if args.models == ["vae"] else "_" + "_".join(m.replace(":", "") for m in args.models)
+    tag = f"mnist_nll_{args.preset}_{binarization}{suffix}"
+    record = results[0] if len(results) == 1 else {"models": results}
+    (out / f"{tag}.json").write_text(json.dumps(record, indent=1))
+    from vaekit.plots import plot_series  # noqa: PLC0415 - matplotlib only here
+
+    low = min(v for r in results for *_, v in r["curve"])
+    plot_series(
+        {f"vaekit {r['name']}": ([t / 60 for t, _, _ in r["curve"]], [v for *_, v in r["curve"]]) for r in results},
+        out / f"{tag}.png",
+        xlabel="training wall time (min, 2 CPU cores)",
+        ylabel=f"test NLL, K={args.eval_k}, first {len(probe)} test images (nats)",
+        title=f"MNIST ({binarization} binarization): test NLL against training time",
+        levels=[level for level in LEVELS if level >= low - 2],
+    )
+    print(f"\nwrote {out / tag}.png and .json")
+
+
+def run_model(spec: str, args, train: Dataset, test: torch.Tensor, probe: torch.Tensor) -> dict:
+    """Train one model (``vae`` or ``iwae:K``) for the budget; its curve and final test NLLs."""
+    model_name, _, k = spec.partition(":")
     overrides = dict(kv.split("=", 1) for kv in args.set)
+    overrides["model"] = model_name
+    if k:
+        overrides["iw_samples"] = int(k)
     cfg = resolve_config(None, overrides, args.preset)
     if args.static:
         cfg.train.dynamic_binarization = False
-    train, test = load_mnist(args)
     cfg.model.input_shape = train.sample_shape
     cfg.validate()
     train_idx, val_idx = split_indices(len(train), cfg.train.val_fraction, cfg.train.seed)
@@ -86,7 +146,7 @@ def main() -> None:
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model)
     trainer = Trainer(model, cfg.train)
-    probe = test[: args.eval_images]
+    name = f"{args.preset}" if spec == "vae" else f"{args.preset} {model_name} k={k or cfg.model.iw_samples}"
 
     curve: list[tuple[float, int, float]] = []  # (train seconds, epoch, NLL)
     trained = 0.0
@@ -98,54 +158,16 @@ def main() -> None:
         if trainer.epoch % args.eval_every == 0 or trainer.epoch <= 10 or trained >= budget:
             nll = -iw_log_likelihood(model, probe, args.eval_k)[0].mean().item()
             curve.append((trained, trainer.epoch, nll))
-            print(f"epoch {trainer.epoch:4d}  train {trained:7.1f} s  test NLL (K={args.eval_k}, "
+            print(f"{name}: epoch {trainer.epoch:4d}  train {trained:7.1f} s  test NLL (K={args.eval_k}, "
                   f"{len(probe)} images) {nll:.2f}", flush=True)
 
     started = time.perf_counter()
     final = -iw_log_likelihood(model, test, 1000)[0].mean().item()
     k5000 = -iw_log_likelihood(model, test[: args.final_k5000_images], 5000)[0].mean().item()
-    eval_seconds = time.perf_counter() - started
-    reached = {level: next(((t, e) for t, e, v in curve if v <= level), None) for level in LEVELS}
-
-    binarization = "static" if args.static else "dynamic"
-    print()
-    print(f"MNIST test NLL, vaekit preset {args.preset} ({binarization} binarization), "
-          f"{platform.machine()}, {args.threads} threads, torch {torch.__version__}")
-    print(f"training budget {args.budget_minutes:.0f} min: {trainer.epoch} epochs in {trained:.0f} s; "
-          f"final evaluation {eval_seconds:.0f} s")
-    print()
-    print("| model | test NLL (nats) | training budget |")
-    print("|---|---|---|")
-    print(f"| vaekit {args.preset}, K=1000, all {len(test)} test images | {final:.2f} | {trainer.epoch} epochs, {trained / 60:.1f} min, 2 CPU cores |")
-    print(f"| vaekit {args.preset}, K=5000, first {args.final_k5000_images} test images | {k5000:.2f} | same model |")
-    for name, value in PUBLISHED:
-        print(f"| {name} | {value:.2f} | published |")
-    print()
-    print(f"First reached on the probe (the first {len(probe)} test images, K={args.eval_k}):")
-    print()
-    print("| level (nats) | first reached at (training s) | epoch |")
-    print("|---|---|---|")
-    for level, hit in reached.items():
-        print(f"| {level} | {'not reached' if hit is None else f'{hit[0]:.0f}'} | {'-' if hit is None else hit[1]} |")
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    tag = f"mnist_nll_{args.preset}_{binarization}"
-    record = {"preset": args.preset, "binarization": binarization, "epochs": trainer.epoch, "train_seconds": trained,
-              "nll_k1000": final, "nll_k5000_subset": k5000, "curve": curve, "config": cfg.to_dict()}
-    (out / f"{tag}.json").write_text(json.dumps(record, indent=1))
-    from vaekit.plots import plot_series  # noqa: PLC0415 - matplotlib only here
-
-    low = min(v for *_, v in curve)
-    plot_series(
-        {f"vaekit {args.preset}": ([t / 60 for t, _, _ in curve], [v for *_, v in curve])},
-        out / f"{tag}.png",
-        xlabel="training wall time (min, 2 CPU cores)",
-        ylabel=f"test NLL, K={args.eval_k}, first {len(probe)} test images (nats)",
-        title=f"MNIST ({binarization} binarization): test NLL against training time",
-        levels=[level for level in LEVELS if level >= low - 2],
-    )
-    print(f"\nwrote {out / tag}.png and .json")
+    print(f"{name}: {trainer.epoch} epochs in {trained:.0f} s; final evaluation {time.perf_counter() - started:.0f} s")
+    return {"name": name, "preset": args.preset, "binarization": "static" if args.static else "dynamic",
+            "epochs": trainer.epoch, "train_seconds": trained, "nll_k1000": final, "nll_k5000_subset": k5000,
+            "curve": curve, "config": cfg.to_dict()}
 
 
 if __name__ == "__main__":

@@ -67,31 +67,12 @@ def vaekit_trainer(x: torch.Tensor, epochs: int) -> None:
 
 
 def pythae_trainer(x: torch.Tensor, epochs: int) -> None:
-    from pythae.models import VAE, VAEConfig
-    from pythae.models.base.base_utils import ModelOutput
-    from pythae.models.nn import BaseDecoder, BaseEncoder
     from pythae.pipelines import TrainingPipeline
     from pythae.trainers import BaseTrainerConfig
-
-    class Encoder(BaseEncoder):
-        def __init__(self):
-            super().__init__()
-            self.fc1, self.mu, self.logvar = nn.Linear(784, HIDDEN), nn.Linear(HIDDEN, LATENT), nn.Linear(HIDDEN, LATENT)
-
-        def forward(self, x):
-            h = F.relu(self.fc1(x.reshape(len(x), -1)))
-            return ModelOutput(embedding=self.mu(h), log_covariance=self.logvar(h))
-
-    class Decoder(BaseDecoder):
-        def __init__(self):
-            super().__init__()
-            self.net = nn.Sequential(nn.Linear(LATENT, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 784), nn.Sigmoid())
-
-        def forward(self, z):
-            return ModelOutput(reconstruction=self.net(z))
+    from pythae_nets import pythae_mlp_vae
 
     torch.manual_seed(0)
-    model = VAE(VAEConfig(input_dim=(784,), latent_dim=LATENT, reconstruction_loss="bce"), Encoder(), Decoder())
+    model = pythae_mlp_vae(HIDDEN, LATENT)
     with tempfile.TemporaryDirectory() as out:
         config = BaseTrainerConfig(
             output_dir=out, num_epochs=epochs, learning_rate=1e-3, per_device_train_batch_size=BATCH,

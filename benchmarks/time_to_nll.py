@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vaekit.data import load_data, split_indices
@@ -105,31 +104,12 @@ class PythaeScorer(nn.Module):
 
 def pythae_race(args, binary_train: Tensor, probe: Tensor) -> Race:
     from pythae.data.datasets import BaseDataset
-    from pythae.models import VAE, VAEConfig
-    from pythae.models.base.base_utils import ModelOutput
-    from pythae.models.nn import BaseDecoder, BaseEncoder
     from pythae.trainers import BaseTrainer, BaseTrainerConfig
     from pythae.trainers.training_callbacks import MetricConsolePrinterCallback, ProgressBarCallback
-
-    class Encoder(BaseEncoder):
-        def __init__(self):
-            super().__init__()
-            self.fc1, self.mu, self.logvar = nn.Linear(784, HIDDEN), nn.Linear(HIDDEN, LATENT), nn.Linear(HIDDEN, LATENT)
-
-        def forward(self, x):
-            h = F.relu(self.fc1(x.reshape(len(x), -1)))
-            return ModelOutput(embedding=self.mu(h), log_covariance=self.logvar(h))
-
-    class Decoder(BaseDecoder):
-        def __init__(self):
-            super().__init__()
-            self.logits = nn.Sequential(nn.Linear(LATENT, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 784))
-
-        def forward(self, z):
-            return ModelOutput(reconstruction=torch.sigmoid(self.logits(z)))
+    from pythae_nets import pythae_mlp_vae
 
     torch.manual_seed(0)
-    vae = VAE(VAEConfig(input_dim=(784,), latent_dim=LATENT, reconstruction_loss="bce"), Encoder(), Decoder())
+    vae = pythae_mlp_vae(HIDDEN, LATENT)
     config = BaseTrainerConfig(
         output_dir=tempfile.mkdtemp(prefix="pythae-"), num_epochs=10**6, learning_rate=PYTHAE_LR,
         per_device_train_batch_size=PYTHAE_BATCH, steps_saving=None, no_cuda=True,
