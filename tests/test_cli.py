@@ -259,3 +259,66 @@ def test_kill_9_then_resume_auto_matches_an_uninterrupted_run(tmp_path, tiny_npz
     ref_rows = (tmp_path / "ref" / "metrics.csv").read_text().splitlines()
     got_rows = (out / "metrics.csv").read_text().splitlines()
     assert [r.split(",")[:4] for r in ref_rows] == [r.split(",")[:4] for r in got_rows]
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory) -> Path:
+    """A cvae and an m2 trained on tiny labelled images (4 classes)."""
+    root = tmp_path_factory.mktemp("labelled")
+    data = root / "tiny.npz"
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 0.2, size=(48, 1, 8, 8)).astype(np.float32)
+    y = np.arange(48) % 4
+    for k in range(4):
+        x[y == k, :, 2 * k : 2 * k + 2, :] = 1.0  # class k: a bar in rows 2k, 2k+1
+    np.savez(data, x=x, y=y)
+    for model, extra in (("cvae", []), ("m2", ["--labels-per-class", "4"])):
+        assert main(["train", "--model", model, "--data", str(data), "--out", str(root / model), "--quiet", *TINY, *extra]) == 0
+    return root
+
+
+def test_cvae_samples_a_class_and_a_grid_of_every_class(labelled, capsys):
+    for flag in (["--label", "2", "-n", "5"], ["--by-class", "-n", "3"]):
+        code, _, err = run(capsys, "sample", labelled / "cvae", *flag, "--out", labelled / "s.npy", "--overwrite")
+        assert code == 0, err
+    grid = np.load(labelled / "s.npy")
+    assert grid.shape == (12, 1, 8, 8)
+    assert not np.allclose(grid[0], grid[3])  # the same latent, two classes: two pictures
+    code, _, err = run(capsys, "sample", labelled / "cvae", "--by-class", "-n", "3", "--out", labelled / "g.png")
+    assert code == 0 and (labelled / "g.png").exists()
+    code, _, err = run(capsys, "sample", labelled / "cvae", "--label", "4", "--out", labelled / "bad.png")
+    assert code == 2 and "out of range" in err and not (labelled / "bad.png").exists()
+    for command in (["evaluate"], ["encode", "--out", labelled / "z.npy"], ["reconstruct", "--out", labelled / "r.png"]):
+        code, out, err = run(capsys, command[0], labelled / "cvae", "--data", labelled / "tiny.npz", *command[1:])
+        assert code == 0, err
+
+
+def test_m2_classifies_and_evaluate_reports_accuracy(labelled, capsys):
+    code, _, err = run(capsys, "classify", labelled / "m2", "--data", labelled / "tiny.npz", "--out", labelled / "p.csv")
+    assert code == 0, err
+    rows = (labelled / "p.csv").read_text().splitlines()
+    assert rows[0] == "predicted,label,p0,p1,p2,p3" and len(rows) == 49
+    code, out, err = run(capsys, "evaluate", labelled / "m2", "--data", labelled / "tiny.npz", "--json")
+    report = json.loads(out)
+    assert code == 0 and 0 <= report["accuracy"] <= 1 and report["elbo"] < 0
+    code, _, err = run(capsys, "sample", labelled / "m2", "--label", "1", "-n", "4", "--out", labelled / "m.npy")
+    assert code == 0 and np.load(labelled / "m.npy").shape == (4, 1, 8, 8)
+
+
+def test_label_commands_on_a_model_without_labels_are_one_line_errors(trained, capsys):
+    for argv in (
+        ["sample", trained / "run", "--label", "1", "--out", trained / "l.png"],
+        ["sample", trained / "run", "--by-class", "--out", trained / "l.png"],
+        ["classify", trained / "run", "--data", trained / "tiny.npz", "--out", trained / "l.csv"],
+    ):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+        assert "vae" in err
+    assert not (trained / "l.png").exists() and not (trained / "l.csv").exists()
+
+
+def test_sprites_train_and_evaluate_report_mig(tmp_path, capsys):
+    run_dir = tmp_path / "sprites"
+    assert main(["train", "--data", "sprites:300", "--arch", "mlp", "--out", str(run_dir), "--quiet", *TINY]) == 0
+    code, out, err = run(capsys, "evaluate", run_dir, "--data", "sprites:300", "--json")
+    assert code == 0 and 0 <= json.loads(out)["mig"] <= 1

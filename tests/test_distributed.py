@@ -32,7 +32,7 @@ SCRIPT = textwrap.dedent(
     mode, out, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
     # No sampling noise (z = mu): each process draws its own noise, so only
     # without it can the data-parallel run be compared with one process.
-    vae_module.reparameterize = lambda mu, logvar, generator=None: mu
+    vae_module.reparameterize = lambda mu, logvar, generator=None, eps=None: mu
     torch.set_num_threads(1)
     x = torch.load(f"{out}/data.pt")
     torch.manual_seed(0)

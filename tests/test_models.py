@@ -17,13 +17,32 @@ CASES = [
 ]
 
 
-def tiny(model="vae", likelihood="bernoulli", arch="mlp", shape=(1, 6, 6)) -> torch.nn.Module:
+N_CLASSES = 3
+
+
+def tiny(model="vae", likelihood="bernoulli", arch="mlp", shape=(1, 6, 6), **extra) -> torch.nn.Module:
     torch.manual_seed(0)
     cfg = ModelConfig(
         model=model, likelihood=likelihood, arch=arch, input_shape=shape, latent_dim=3,
         hidden_dims=(16,), conv_channels=(4, 8),
+        **{"num_classes": N_CLASSES if MODELS[model].conditional else 0, **extra},
     )
     return build_model(cfg)
+
+
+def labels(m, n=4):
+    """Labels for the models that take them (m2: some rows unlabelled), None for the others."""
+    if not m.conditional:
+        return None
+    y = torch.arange(n) % N_CLASSES
+    if m.semi_supervised:
+        y[::2] = -1
+    return y
+
+
+def terms_of(m, x, generator=None):
+    y = labels(m, len(x))
+    return m.loss_terms(x, generator) if y is None else m.loss_terms(x, generator, y=y)
 
 
 def test_closed_form_kl_matches_torch_distributions():
@@ -37,8 +56,9 @@ def test_closed_form_kl_matches_torch_distributions():
 @pytest.mark.parametrize("model, likelihood, arch", CASES)
 def test_loss_terms_are_per_sample_and_finite(model, likelihood, arch):
     m = tiny(model, likelihood, arch)
-    terms = m.loss_terms(torch.rand(4, 1, 6, 6))
-    assert terms.reconstruction.shape == terms.kl.shape == (4,)
+    terms = terms_of(m, torch.rand(4, 1, 6, 6))
+    assert terms.reconstruction.shape == terms.kl.shape == terms.loss(1.0).shape == (4,)
+    assert terms.extra is None or terms.extra.shape == (4,)
     assert torch.isfinite(terms.loss(1.0)).all()
     assert (terms.kl >= 0).all()
 
@@ -48,10 +68,33 @@ def test_gradients_reach_the_encoder_through_the_sample(model, likelihood, arch)
     m = tiny(model, likelihood, arch)
     x = torch.rand(4, 1, 6, 6)
     # Only the reconstruction term: its gradient reaches the encoder solely through z.
-    m.loss_terms(x).reconstruction.sum().backward()
+    terms_of(m, x).reconstruction.sum().backward()
     grads = [p.grad for p in m.encoder.parameters()]
     assert all(g is not None for g in grads)
     assert sum(g.abs().sum() for g in grads) > 0
+    m.zero_grad()
+    terms_of(m, x).loss(1.0).mean().backward()  # the whole loss reaches every parameter (M2's classifier too)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in m.parameters())
+
+
+@pytest.mark.parametrize("model, likelihood, arch", CASES)
+def test_every_model_saves_loads_and_samples(tmp_path, model, likelihood, arch):
+    import vaekit
+    from vaekit.config import RunConfig
+    from vaekit.io import save_model
+
+    m = tiny(model, likelihood, arch).eval()
+    save_model(tmp_path, m, RunConfig(model=m.config))
+    back = vaekit.load(tmp_path)
+    assert type(back) is type(m)
+    x = torch.rand(4, 1, 6, 6)
+    y = labels(m)
+    y = None if y is None else y.clamp(min=0)
+    assert torch.equal(back.embed(x, y=y), m.embed(x, y=y))
+    assert torch.equal(back.reconstruct(x, y=y), m.reconstruct(x, y=y))
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    samples = back.sample(5, generator=g1)
+    assert samples.shape == (5, 1, 6, 6) and torch.equal(samples, m.sample(5, generator=g2))
 
 
 def test_reparameterization_moments_match_the_posterior():
@@ -149,3 +192,98 @@ def test_save_pretrained_round_trips_through_the_run_folder_format(tmp_path):
 
     with pytest.raises(ModelFileError, match="not a OtherVAE"):
         OtherVAE.from_pretrained(tmp_path / "m")
+
+
+# --------------------------------------------------------------------------- what each variant changes
+
+
+def test_capacity_term_has_the_batch_mean_abs_gap_and_anneals_linearly():
+    from vaekit.objectives import LossTerms, capacity_at, capacity_kl
+
+    kl = torch.tensor([1.0, 2.0, 6.0])  # batch mean 3
+    assert capacity_kl(kl, 5.0).mean().item() == pytest.approx(2.0)  # |3 - 5|
+    assert capacity_kl(kl, 1.0).mean().item() == pytest.approx(2.0)  # |3 - 1|
+    terms = LossTerms(reconstruction=torch.zeros(3), kl=kl)
+    assert terms.loss(10.0, capacity=5.0).mean().item() == pytest.approx(20.0)
+    assert capacity_at(0, 25.0, 100) == 0.0 and capacity_at(50, 25.0, 100) == 12.5 and capacity_at(500, 25.0, 100) == 25.0
+    assert capacity_at(50, 0.0, 100) is None
+
+
+def test_iwae_bound_is_above_the_elbo_and_is_the_elbo_at_k_1():
+    x = torch.rand(6, 1, 6, 6)
+    vae, iwae1, iwae20 = tiny("vae"), tiny("iwae", iw_samples=1), tiny("iwae", iw_samples=20)
+    iwae1.load_state_dict(vae.state_dict())
+    iwae20.load_state_dict(vae.state_dict())
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        elbo = -torch.stack([vae.loss_terms(x, g).loss(1.0) for _ in range(400)]).mean(0)  # (B,)
+        k1 = -torch.stack([iwae1.loss_terms(x, g).loss(1.0) for _ in range(400)]).mean(0)
+        k20 = -torch.stack([iwae20.loss_terms(x, g).loss(1.0) for _ in range(100)]).mean(0)
+        # The same networks: the reported reconstruction and KL are the VAE's (averaged over k draws).
+        terms = iwae20.loss_terms(x, g)
+    torch.testing.assert_close(k1, elbo, atol=0.3, rtol=0)  # k = 1: the ELBO, up to Monte Carlo noise
+    assert (k20 > elbo + 0.05).all()  # Burda et al. 2015, theorem 1: the bound tightens with k
+    torch.testing.assert_close(terms.kl, vae.loss_terms(x).kl)
+
+
+def test_cvae_conditioning_changes_the_decoder_output():
+    m = tiny("cvae", arch="conv")
+    with torch.no_grad():
+        for p in m.decoder.condition.parameters():
+            p.normal_()
+    z = torch.randn(4, 3)
+    a, b = m.decode(z, torch.zeros(4, dtype=torch.long)).mean, m.decode(z, torch.ones(4, dtype=torch.long)).mean
+    assert not torch.allclose(a, b)
+    assert torch.equal(m.decode(z).mean, a)  # no label: class 0
+    assert torch.equal(m.sample(6, temperature=0.0)[1], m.sample(6, temperature=0.0, y=1)[0])  # rows cycle the classes
+    x = torch.rand(4, 1, 6, 6)
+    assert not torch.allclose(m.encode(x, torch.zeros(4, dtype=torch.long))[0], m.encode(x, torch.full((4,), 2))[0])
+
+
+def test_cvae_takes_covariates_and_refuses_missing_labels():
+    from vaekit.errors import DataError
+
+    m = tiny("cvae", num_classes=0, condition_dim=2)
+    x, c = torch.rand(4, 1, 6, 6), torch.randn(4, 2)
+    assert torch.isfinite(m.loss_terms(x, y=c).loss(1.0)).all()
+    with pytest.raises(DataError, match="conditioned on labels"):
+        m.loss_terms(x)
+    with pytest.raises(DataError, match="not conditioned"):
+        tiny("vae").loss_terms(x, y=c)
+
+
+def test_m2_unlabelled_bound_is_the_expectation_over_q_y_of_the_labelled_bounds():
+    import math
+
+    m = tiny("m2", classifier_weight=0.7)
+    x = torch.rand(5, 1, 6, 6)
+    eps = torch.randn(N_CLASSES, 5, 3)  # the same noise for every evaluation
+    with torch.no_grad():
+        q = m.predict_proba(x)  # (B, K)
+        unlabelled = m.loss_terms(x, eps=eps, y=torch.full((5,), -1))
+        labelled = [m.loss_terms(x, eps=eps, y=torch.full((5,), k)) for k in range(N_CLASSES)]
+    log_k = math.log(N_CLASSES)
+    # Labelled rows: the bound on log p(x, y) (KL of the point mass to p(y) = log K) plus alpha * cross-entropy.
+    for k, t in enumerate(labelled):
+        torch.testing.assert_close(t.extra, -0.7 * q[:, k].log())
+    rec = torch.stack([t.reconstruction for t in labelled], dim=1)  # (B, K)
+    kl_z = torch.stack([t.kl - log_k for t in labelled], dim=1)  # (B, K)
+    entropy = -(q * q.log()).sum(1)
+    torch.testing.assert_close(unlabelled.reconstruction, (q * rec).sum(1))
+    torch.testing.assert_close(unlabelled.kl, (q * kl_z).sum(1) + log_k - entropy)  # Kingma et al. 2014, eq. 7
+    assert torch.equal(unlabelled.extra, torch.zeros(5))
+    assert torch.equal(m.predict(x), q.argmax(1))
+
+
+def test_iwae_beta_weights_the_prior_ratio_inside_the_bound():
+    from vaekit.errors import ConfigError
+    from vaekit.objectives import iw_bound
+
+    m = tiny("iwae", iw_samples=4)
+    terms = m.loss_terms(torch.rand(3, 1, 6, 6), torch.Generator().manual_seed(0))
+    assert terms.log_px_z.shape == terms.log_prior_ratio.shape == (4, 3)
+    # A KL warm-up (beta = 0) leaves the reconstruction bound, never a reward for a larger KL.
+    torch.testing.assert_close(terms.loss(0.0), -iw_bound(terms.log_px_z))
+    torch.testing.assert_close(terms.loss(1.0), -iw_bound(terms.log_px_z + terms.log_prior_ratio))
+    with pytest.raises(ConfigError, match="iwae"):
+        tiny("iwae", free_bits=0.5)

@@ -123,3 +123,32 @@ def test_resume_auto_restarts_a_run_killed_before_its_first_checkpoint(tmp_path,
     shutil.rmtree(finished / "checkpoints")
     with pytest.raises(RunDirError, match="already exists"):
         vaekit.train(tiny_images, out=finished, resume="auto", **SMALL)
+
+
+@pytest.mark.filterwarnings("ignore:posterior collapse")
+def test_m2_draws_its_labelled_rows_once_and_resumes_with_them(tmp_path, tiny_images):
+    import json
+
+    y = np.repeat([0, 1], 24)
+    from vaekit.data import Dataset
+
+    data = Dataset(x=tiny_images, y=y, name="tiny")
+    kw = dict(model="m2", labels_per_class=3, arch="mlp", latent_dim=2, hidden_dims=(16,), batch_size=8, quiet=True)
+    whole = vaekit.train(data, tmp_path / "a", epochs=2, **kw)
+    record = json.loads((tmp_path / "a" / "labelled_rows.json").read_text())
+    assert len(record["rows"]) == 6 and np.bincount(y[record["rows"]]).tolist() == [3, 3]
+    assert whole.config.model.num_classes == 2 and whole.config.model.classifier_weight > 0
+    assert 0 <= whole.summary["val"]["accuracy"] <= 1
+    vaekit.train(data, tmp_path / "b", epochs=1, **kw)
+    resumed = vaekit.train(data, tmp_path / "b", epochs=2, resume="auto", **kw)
+    assert json.loads((tmp_path / "b" / "labelled_rows.json").read_text()) == record
+    for name, tensor in whole.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+
+
+def test_label_models_refuse_data_without_labels_and_labels_for_plain_models(tmp_path, tiny_images):
+    with pytest.raises(DataError, match="needs labels"):
+        vaekit.train(tiny_images, model="cvae", epochs=1, quiet=True)
+    with pytest.raises(ConfigError, match="labels_per_class chooses the labelled rows of m2"):
+        vaekit.train("digits", model="vae", labels_per_class=2, epochs=1, quiet=True)
+    assert not (tmp_path / "x").exists()

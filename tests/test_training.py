@@ -337,3 +337,45 @@ def test_on_epoch_end_callbacks_see_each_row(xs):
     trainer.on_epoch_end.append(lambda t, row: seen.append((t.epoch, row["epoch"], "train_loss" in row)))
     trainer.fit(*xs)
     assert seen == [(1, 1, True), (2, 2, True), (3, 3, True)]
+
+
+def make_m2(tmp_path=None, **train):
+    torch.manual_seed(0)
+    model = build_model(
+        ModelConfig(model="m2", input_shape=(1, 8, 8), arch="mlp", latent_dim=2, hidden_dims=(16,), num_classes=2)
+    )
+    cfg = TrainConfig(**{"epochs": 3, "batch_size": 8, "checkpoint_every": 2, **train})
+    return Trainer(model, cfg, checkpoint_dir=None if tmp_path is None else tmp_path / "ckpt")
+
+
+def test_labelled_training_resumes_bitwise(tmp_path, xs):
+    y = torch.tensor([0, -1, 1, -1] * 6)  # m2: half the rows unlabelled
+    reference = make_m2()
+    reference.fit(xs[0], train_y=y)
+    killed = make_m2(tmp_path)
+    killed._train_step = _dies_after(killed._train_step, 5)
+    with pytest.raises(KeyboardInterrupt):
+        killed.fit(xs[0], train_y=y)
+    resumed = make_m2(tmp_path)
+    assert resumed.resume_from(tmp_path / "ckpt")
+    resumed.fit(xs[0], train_y=y)
+    assert_same_weights(weights(reference), weights(resumed))
+
+
+def test_labels_reach_the_model_row_for_row(xs):
+    trainer = make_m2(epochs=1)
+    seen = []
+    real = trainer.model.loss_terms
+    trainer.model.loss_terms = lambda xb, g=None, y=None: seen.append((xb[:, 0, 0, 0].clone(), y.clone())) or real(xb, g, y=y)
+    x = xs[0].clone()
+    x[:, 0, 0, 0] = torch.arange(24, dtype=torch.float32)  # each row carries its own index
+    trainer.fit(x, train_y=torch.arange(24) % 2)
+    for rows, y in seen:
+        assert torch.equal(rows.long() % 2, y)
+
+
+def test_the_capacity_is_annealed_per_step_and_logged(xs):
+    trainer = make(epochs=2, seed=0)
+    trainer.capacity_max, trainer.capacity_steps = 8.0, 4  # 2 steps per epoch: C = 4 after epoch 1, 8 after 2
+    history = trainer.fit(*xs)
+    assert [r["capacity"] for r in history] == [4.0, 8.0]

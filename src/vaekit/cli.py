@@ -89,8 +89,64 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise DataError(f"--temperature must be a finite number >= 0, got {args.temperature}")
     model = load(args.run_dir)
     g = torch.Generator().manual_seed(args.seed)
-    samples = model.sample(args.n, temperature=args.temperature, generator=g).numpy()
-    _write_images_or_array(out, samples, model)
+    if args.label is None and not args.by_class:
+        samples = model.sample(args.n, temperature=args.temperature, generator=g).numpy()
+        _write_images_or_array(out, samples, model)
+        _done(out, args)
+        return 0
+    classes = getattr(model.config, "num_classes", 0) if getattr(model, "conditional", False) else 0
+    flag = "--label" if args.label is not None else "--by-class"
+    if not classes:
+        raise DataError(f"{flag} needs a model conditioned on class labels (cvae, m2); {args.run_dir} holds a {model.config.model}")
+    if args.label is not None and not 0 <= args.label < classes:
+        raise DataError(f"--label {args.label} is out of range: the model has classes 0 to {classes - 1}")
+    # --by-class: one row of n samples per class, the same latents in every row.
+    labels = torch.arange(classes).repeat_interleave(args.n) if args.by_class else args.label
+    n = classes * args.n if args.by_class else args.n
+    if args.by_class:
+        z = args.temperature * torch.randn(args.n, model.latent_dim, generator=g)  # (n, Z)
+        with torch.no_grad():
+            samples = model.decode(z.repeat(classes, 1), labels).mean.numpy()  # (K * n, *shape)
+    else:
+        samples = model.sample(n, temperature=args.temperature, generator=g, y=labels).numpy()
+    if out.suffix == ".png" and len(model.input_shape) == 3:
+        from vaekit import plots  # noqa: PLC0415
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        plots.save_image_grid(samples, out, nrow=args.n if args.by_class else None)
+    else:
+        _write_images_or_array(out, samples, model)
+    _done(out, args)
+    return 0
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    import numpy as np  # noqa: PLC0415
+    import torch  # noqa: PLC0415
+
+    from vaekit.io import load  # noqa: PLC0415
+    from vaekit.runs import load_data_for  # noqa: PLC0415
+
+    out = _output_path(args.out, (".csv", ".npy"), args.overwrite)
+    model = load(args.run_dir)
+    if not hasattr(model, "predict_proba"):
+        raise DataError(f"classify needs a model with a classifier (m2); {args.run_dir} holds a {model.config.model}")
+    data = load_data_for(args.run_dir, args.data, split=args.split, label_column=args.label_column)
+    x = torch.from_numpy(data.x)
+    proba = torch.cat([model.predict_proba(x[s : s + 1024]) for s in range(0, len(x), 1024)]).numpy()  # (N, K)
+    predicted = proba.argmax(axis=1)
+    if out.suffix == ".npy":
+        _write_npy(out, predicted.astype(np.int64))
+    else:
+        import pandas as pd  # noqa: PLC0415
+
+        from vaekit.files import atomic_write_via_path  # noqa: PLC0415
+
+        frame = pd.DataFrame({"predicted": predicted, **{f"p{k}": proba[:, k] for k in range(proba.shape[1])}})
+        if data.y is not None:
+            frame.insert(1, "label", data.y)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_via_path(out, lambda tmp: frame.to_csv(tmp, index=False))
     _done(out, args)
     return 0
 
@@ -102,10 +158,13 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from vaekit.runs import load_data_for  # noqa: PLC0415
 
     out = _output_path(args.out, (".png", ".npy"), args.overwrite)
+    from vaekit.runs import labels_for_model  # noqa: PLC0415
+
     model = load(args.run_dir)
     data = load_data_for(args.run_dir, args.data, split=args.split, label_column=args.label_column)
     x = torch.from_numpy(data.x[: args.n] if args.n else data.x)
-    recon = model.reconstruct(x).numpy()
+    y = labels_for_model(model, data)
+    recon = model.reconstruct(x, y=None if y is None else y[: len(x)]).numpy()
     if out.suffix == ".npy":
         _write_npy(out, recon)
     elif data.is_image:
@@ -129,8 +188,11 @@ def cmd_encode(args: argparse.Namespace) -> int:
     out = _output_path(args.out, (".npy", ".csv", ".parquet"), args.overwrite)
     model = load(args.run_dir)
     data = load_data_for(args.run_dir, args.data, split=args.split, label_column=args.label_column)
+    from vaekit.runs import labels_for_model  # noqa: PLC0415
+
     g = torch.Generator().manual_seed(args.seed)
-    z = model.embed(torch.from_numpy(data.x), sample=args.sample, generator=g).numpy()  # (N, Z)
+    y = labels_for_model(model, data)
+    z = model.embed(torch.from_numpy(data.x), sample=args.sample, generator=g, y=y).numpy()  # (N, Z)
     if out.suffix == ".npy":
         _write_npy(out, z)
     else:
@@ -161,12 +223,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise DataError(f"--samples must be positive, got {args.samples}")
     if args.iw_samples < 0:
         raise DataError(f"--iw-samples must be >= 0, got {args.iw_samples}")
+    from vaekit.runs import labels_for_model  # noqa: PLC0415
+
     model = load(args.run_dir)
     data = load_data_for(args.run_dir, args.data, split=args.split, label_column=args.label_column)
-    report = {"data": args.data, "split": args.split, **evaluate(model, data.x, n_samples=args.samples, seed=args.seed)}
-    units = active_units(model, data.x)
+    y = labels_for_model(model, data)  # a cvae is scored given its labels; m2 on the unlabelled bound
+    if args.iw_samples and getattr(model, "conditional", False):
+        raise DataError(f"--iw-samples estimates log p(x) of unconditional models (vae, iwae), not {model.config.model}")
+    report = {"data": args.data, "split": args.split, **evaluate(model, data.x, n_samples=args.samples, seed=args.seed, y=y)}
+    units = active_units(model, data.x, y=y)
     report["active_units"] = units["count"]
     report["kl_per_dim"] = units["kl_per_dim"]
+    if hasattr(model, "predict") and data.y is not None:
+        from vaekit.data.labels import class_labels  # noqa: PLC0415
+        from vaekit.evaluation import accuracy  # noqa: PLC0415
+
+        report["accuracy"] = accuracy(model, data.x, class_labels(data.y, data.name, allow_missing=True))
+    if data.factors is not None and model.latent_dim >= 2:
+        import torch  # noqa: PLC0415
+
+        from vaekit.disentanglement import mig  # noqa: PLC0415
+
+        codes = model.embed(torch.from_numpy(data.x), y=y).numpy()
+        report["mig"] = mig(codes, data.factors, factor_names=data.factor_names)["mig"]
     if args.iw_samples:
         report.update(evaluate_likelihood(model, data.x, k=args.iw_samples, seed=args.seed))
     if args.json:
@@ -179,6 +258,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             print(f"  {label:<18} {report[key]:.4f} nats/sample")
     if "bits_per_dim" in report:
         print(f"  {'bits_per_dim':<18} {report['bits_per_dim']:.4f}")
+    for key in ("accuracy", "mig"):
+        if key in report:
+            print(f"  {key:<18} {report[key]:.4f}")
     print(f"  {'active_units':<18} {report['active_units']} of {model.latent_dim}")
     print(f"  {'kl_per_dim':<18} {' '.join(f'{v:.3f}' for v in report['kl_per_dim'])}")
     return 0
@@ -403,6 +485,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("-n", type=int, default=64, help="number of samples (default: 64)")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's std (default: 1)")
+    p.add_argument("--label", type=int, default=None, metavar="K", help="cvae, m2: sample class K")
+    p.add_argument(
+        "--by-class", action="store_true", help="cvae, m2: a grid with one row of N samples per class, same latents per column"
+    )
     _add_output_flags(p, ".png or .npy")
 
     p = command("reconstruct", cmd_reconstruct, "reconstruct data: PNG grid (inputs above outputs) or .npy")
@@ -417,7 +503,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", action="store_true", help="draw z ~ q(z|x) instead of the posterior mean")
     _add_output_flags(p, ".npy, .csv or .parquet")
 
-    p = command("evaluate", cmd_evaluate, "ELBO, reconstruction and KL per sample, averaged over the data")
+    p = command("classify", cmd_classify, "m2: predict the class of each row (CSV with probabilities, or .npy)")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    _add_data_flags(p)
+    _add_output_flags(p, ".csv or .npy")
+
+    p = command(
+        "evaluate", cmd_evaluate,
+        "ELBO, reconstruction and KL per sample, averaged over the data (m2: accuracy; sprites: MIG)",
+    )
     p.add_argument("run_dir", metavar="RUN_DIR")
     _add_data_flags(p)
     p.add_argument("--samples", type=int, default=1, help="posterior draws per row for the ELBO (default: 1)")

@@ -45,7 +45,7 @@ class ModelConfig:
     """What the network is: enough to rebuild the model from its weights."""
 
     model: str = "vae"
-    """Model family from the registry (``vaekit.models.MODELS``)."""
+    """Model family from the registry ``vaekit.models.MODELS``: vae, iwae (k-sample bound), cvae (conditioned on labels), m2 (semi-supervised)."""
     arch: str = "auto"
     """``mlp``, ``conv``, ``resnet`` (residual conv), or ``auto``: conv for images (C, H, W), mlp for vectors."""
     latent_dim: int = 16
@@ -75,7 +75,7 @@ class ModelConfig:
     condition_dim: int = 0
     """cvae: length of a covariate vector y (N, condition_dim) to condition on instead of a class label; 0 = class labels."""
     classifier_weight: float | None = None
-    """m2: alpha, the weight of the labelled rows' cross-entropy (Kingma et al. 2014, eq. 9); None = their 0.1 * N, per labelled row."""
+    """m2: alpha, the weight of the labelled rows' cross-entropy (Kingma et al. 2014, eq. 9); None = their 0.1 * N spread over the labelled rows: 0.1 * N / N_labelled."""
     input_shape: tuple[int, ...] | None = None
     """Shape of one sample, (D,) or (C, H, W); filled in from the data."""
 
@@ -86,6 +86,7 @@ class ModelConfig:
         from vaekit.models import MODELS  # noqa: PLC0415
 
         _check_choice("model", self.model, tuple(MODELS))
+        MODELS[self.model].check_config(self)
         _check_choice("arch", self.arch, ARCHS)
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("likelihood", self.likelihood, tuple(LIKELIHOODS))
@@ -219,7 +220,7 @@ class DataConfig:
     """Where the training data comes from (so a run can be resumed and re-read)."""
 
     data: str = "digits"
-    """Data spec: digits, mnist, fashion-mnist, mnist:PATH, or a .npy/.npz/.csv/.parquet file or image folder."""
+    """Data spec: digits, sprites[:N], mnist, fashion-mnist, mnist:PATH, or a .npy/.npz/.csv/.parquet file or image folder."""
     split: str = "train"
     """Which split of a dataset that has one (mnist: train or test)."""
     label_column: str | None = None

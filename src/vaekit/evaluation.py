@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from vaekit.objectives import kl_per_dim
+from vaekit.errors import DataError
+from vaekit.objectives import kl_per_dim, log_importance_weights
 
 EVAL_BATCH_SIZE = 1024
 
@@ -22,12 +23,16 @@ def mean_loss_terms(
     n_samples: int = 1,
     seed: int = 0,
     batch_size: int = EVAL_BATCH_SIZE,
+    y: Tensor | None = None,
+    capacity: float | None = None,
 ) -> dict[str, float]:
     """Per-sample averages of ``loss`` (at ``beta``), ``reconstruction`` and ``kl``.
 
     Each row is scored with ``n_samples`` posterior draws whose noise is fixed
     by ``seed``, so the same model and data always give the same numbers.
     The model is put in eval mode for the call and restored afterwards.
+    ``y``: labels for the models that take them; ``capacity``: C of the
+    capacity objective (its sign is taken per evaluation batch).
     """
     if len(x) == 0:
         raise ValueError("cannot evaluate on an empty dataset")
@@ -37,23 +42,35 @@ def mean_loss_terms(
     sums = torch.zeros(3, dtype=torch.float64)
     for _ in range(n_samples):
         for start in range(0, len(x), batch_size):
-            terms = model.loss_terms(x[start : start + batch_size], generator)
+            xb = x[start : start + batch_size]
+            if y is None:
+                terms = model.loss_terms(xb, generator)
+            else:
+                terms = model.loss_terms(xb, generator, y=y[start : start + batch_size])
             sums += torch.stack(
-                [terms.loss(beta).sum(), terms.reconstruction.sum(), terms.kl.sum()]
+                [terms.loss(beta, capacity=capacity).sum(), terms.reconstruction.sum(), terms.kl.sum()]
             ).double().cpu()
     model.train(was_training)
     loss, rec, kl = (sums / (len(x) * n_samples)).tolist()
     return {"loss": loss, "reconstruction": rec, "kl": kl}
 
 
-def evaluate(model: nn.Module, x: Tensor | np.ndarray, *, n_samples: int = 1, seed: int = 0) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, x: Tensor | np.ndarray, *, n_samples: int = 1, seed: int = 0, y: Tensor | np.ndarray | None = None
+) -> dict[str, float]:
     """ELBO report for ``x``: ``elbo``, ``reconstruction``, ``kl`` (nats per sample), ``loss``, ``n``.
 
-    ``elbo`` = -(reconstruction + kl) is the evidence lower bound on log p(x);
-    ``loss`` is the training objective at the model's beta.
+    ``elbo`` = -(reconstruction + kl) is the evidence lower bound on log p(x)
+    (on log p(x|y) for a cvae given labels ``y``; M2 without ``y`` bounds
+    log p(x)); ``loss`` is the training objective at the model's beta (and
+    final capacity).
     """
     x = torch.as_tensor(x, dtype=torch.float32)
-    terms = mean_loss_terms(model, x, beta=float(model.config.beta), n_samples=n_samples, seed=seed)
+    y = None if y is None else torch.as_tensor(y)
+    capacity = float(getattr(model.config, "capacity_max", 0.0)) or None
+    terms = mean_loss_terms(
+        model, x, beta=float(model.config.beta), n_samples=n_samples, seed=seed, y=y, capacity=capacity
+    )
     return {
         "elbo": -(terms["reconstruction"] + terms["kl"]),
         "reconstruction": terms["reconstruction"],
@@ -70,21 +87,38 @@ ACTIVE_UNIT_THRESHOLD = 0.01
 
 
 @torch.no_grad()
+def accuracy(model: nn.Module, x: Tensor | np.ndarray, y: Tensor | np.ndarray, batch_size: int = EVAL_BATCH_SIZE) -> float:
+    """Share of the labelled rows (y >= 0) whose class ``model.predict`` gets right."""
+    x, y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y)
+    known = y >= 0
+    if not known.any():
+        raise DataError("no labelled rows to measure accuracy on")
+    was_training = model.training
+    model.eval()
+    predicted = torch.cat([model.predict(x[s : s + batch_size]) for s in range(0, len(x), batch_size)])
+    model.train(was_training)
+    return float((predicted[known] == y[known]).double().mean())
+
+
+@torch.no_grad()
 def active_units(
-    model: nn.Module, x: Tensor | np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD, batch_size: int = EVAL_BATCH_SIZE
+    model: nn.Module, x: Tensor | np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD, batch_size: int = EVAL_BATCH_SIZE,
+    y: Tensor | np.ndarray | None = None,
 ) -> dict[str, object]:
     """Active latent dimensions and the KL each one carries.
 
     Returns ``count`` (active dimensions), ``variance`` (per dimension, of the
     posterior mean across ``x``) and ``kl_per_dim`` (mean KL per dimension,
-    nats).
+    nats). ``y``: labels of a conditional model's rows.
     """
     x = torch.as_tensor(x, dtype=torch.float32)
+    y = None if y is None else torch.as_tensor(y)
     was_training = model.training
     model.eval()
     mus, kls = [], []
     for start in range(0, len(x), batch_size):
-        mu, logvar = model.encode(x[start : start + batch_size])  # (B, Z)
+        xb = x[start : start + batch_size]
+        mu, logvar = model.encode(xb) if y is None else model.encode(xb, y[start : start + batch_size])  # (B, Z)
         mus.append(mu)
         kls.append(kl_per_dim(mu, logvar))  # (B, Z)
     model.train(was_training)
@@ -96,7 +130,6 @@ def active_units(
     }
 
 
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 #: Decoder rows evaluated at once: K samples x B images are decoded as one
 #: (K*B)-row batch (big matrix products keep the cores busy); this caps the
 #: batch at about 4 MB of float32 decoder output, which stays in cache for the
@@ -131,6 +164,8 @@ def iw_log_likelihood(
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
+    if getattr(model, "conditional", False):
+        raise DataError(f"the importance-weighted log p(x) is for unconditional models, not '{model.config.model}'")
     x = torch.as_tensor(x, dtype=torch.float32)
     was_training = model.training
     model.eval()
@@ -157,12 +192,9 @@ def _log_weights(model, xb: Tensor, mu: Tensor, logvar: Tensor, k: int, generato
     b, z_dim = mu.shape
     eps = torch.randn(k, b, z_dim, generator=generator)  # (k, B, Z)
     z = mu + torch.exp(0.5 * logvar) * eps  # (k, B, Z)
-    # Both Gaussian log-densities in closed form; (z - mu) / sigma is eps itself.
-    log_q = -0.5 * eps.square().sum(-1) - 0.5 * logvar.sum(-1) - z_dim * _HALF_LOG_2PI  # (k, B)
-    log_pz = -0.5 * z.square().sum(-1) - z_dim * _HALF_LOG_2PI  # (k, B)
     params = model.decoder(z.reshape(k * b, z_dim)).reshape(k, *xb.shape)  # (k, B, *shape): one big batch
     log_px_z = model.likelihood.log_prob(params, xb)  # (k, B), x broadcast over the k samples
-    return log_px_z + log_pz - log_q
+    return log_importance_weights(log_px_z, z, eps, logvar)
 
 
 def evaluate_likelihood(

@@ -38,11 +38,13 @@ from vaekit.data import (
     take_rows,
     validate_for_likelihood,
 )
+from vaekit.data import labels as label_rules
+from vaekit.data.streaming import StreamedDataset
 from vaekit.errors import ConfigError, DataError, RunDirError
-from vaekit.evaluation import active_units, evaluate
+from vaekit.evaluation import accuracy, active_units, evaluate
 from vaekit.files import TMP_PREFIX, atomic_write
 from vaekit.io import CONFIG_FILE, load_run_config, save_config, save_model
-from vaekit.models import build_model
+from vaekit.models import MODELS, build_model
 from vaekit.presets import preset as preset_settings
 from vaekit.report import REPORT_FILE, write_report
 from vaekit.tensorboard_log import TENSORBOARD_DIR, TensorBoardLogger, summary_writer_class
@@ -51,6 +53,7 @@ from vaekit.training.checkpoint import checkpoint_paths, sweep_temp_files
 
 CHECKPOINT_DIR = "checkpoints"
 LOCK_FILE = ".lock"
+LABELLED_FILE = "labelled_rows.json"
 METRICS_FILE = "metrics.csv"
 SUMMARY_FILE = "summary.json"
 #: Keys that may differ when a run is resumed (to train it for longer).
@@ -175,6 +178,8 @@ def train(
     cfg.model.input_shape = dataset.sample_shape
     cfg.validate()
     train_idx, val_idx = split_rows(dataset, cfg.train.val_fraction, cfg.train.seed)
+    labels = _training_labels(cfg, dataset, train_idx)  # sets num_classes, condition_dim, classifier_weight
+    cfg.validate()
 
     # Inputs are valid: from here on the run folder may be written.
     with contextlib.ExitStack() as stack:
@@ -188,12 +193,92 @@ def train(
             if not resuming:
                 _clear_run_dir(run_dir)  # --overwrite, or the remains of a run killed at start-up
             save_config(run_dir, cfg)
+            if labels is not None and labels.labelled is not None:
+                _write_labelled_rows(run_dir, cfg, labels)
         callbacks = [stack.enter_context(TensorBoardLogger(run_dir / TENSORBOARD_DIR))] if tensorboard and distributed.is_main() else []
-        result = _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet, callbacks)
+        result = _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet, callbacks, labels)
     return result
 
 
-def _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet, on_epoch_end=()) -> TrainResult:
+@dataclass
+class RunLabels:
+    """The labels a conditional model trains on, decided before the first step."""
+
+    y: np.ndarray
+    """Per data row, what the model sees: classes (-1 where m2 hides or lacks the label) or covariates."""
+    fit_rows: np.ndarray
+    """The training rows of an epoch (m2: labelled rows repeated)."""
+    true: np.ndarray | None = None
+    """m2: every label the data has, for measuring accuracy (never trained on)."""
+    labelled: np.ndarray | None = None
+    """m2: the rows whose labels are kept."""
+
+
+def _training_labels(cfg: RunConfig, dataset, train_idx) -> RunLabels | None:
+    """Labels for a model that takes them (cvae, m2), checked; None for the others."""
+    model_class = MODELS[cfg.model.model]
+    name = cfg.model.model
+    if cfg.data.labels_per_class is not None and not model_class.semi_supervised:
+        raise ConfigError(f"labels_per_class chooses the labelled rows of m2; model '{name}' does not use it")
+    if not model_class.conditional:
+        return None
+    if isinstance(dataset, StreamedDataset):
+        raise ConfigError(f"model '{name}' trains on labels, which streamed data does not carry; use --loading memory")
+    if dataset.y is None:
+        raise DataError(
+            f"model '{name}' needs labels but {dataset.name} has none; use data with labels "
+            "(digits, mnist, sprites, a .npz with y, or a table with --label-column)"
+        )
+    if cfg.model.condition_dim or (np.asarray(dataset.y).ndim == 2 and not model_class.semi_supervised):
+        y = label_rules.covariates(dataset.y, dataset.name)
+        if cfg.model.condition_dim not in (0, y.shape[1]):
+            raise DataError(f"{dataset.name} has {y.shape[1]} covariates but condition_dim is {cfg.model.condition_dim}")
+        cfg.model.condition_dim = y.shape[1]
+        return RunLabels(y=y, fit_rows=train_idx)
+    y = label_rules.class_labels(dataset.y, dataset.name, allow_missing=model_class.semi_supervised)
+    classes = int(y.max()) + 1 if (y >= 0).any() else 0
+    if cfg.model.num_classes == 0:
+        cfg.model.num_classes = max(classes, 2)
+    elif classes > cfg.model.num_classes:
+        raise DataError(f"{dataset.name} has labels up to {classes - 1} but num_classes is {cfg.model.num_classes}")
+    if not model_class.semi_supervised:
+        return RunLabels(y=y, fit_rows=train_idx)
+    rows = label_rules.semi_supervised_rows(
+        y, train_idx, cfg.data.labels_per_class, cfg.train.labelled_share, cfg.train.seed
+    )
+    seen = np.full_like(y, label_rules.UNLABELLED)
+    seen[rows.labelled] = y[rows.labelled]
+    if cfg.model.classifier_weight is None:
+        cfg.model.classifier_weight = label_rules.kingma_classifier_weight(len(train_idx), len(rows.labelled))
+    return RunLabels(y=seen, fit_rows=rows.fit_rows, true=y, labelled=rows.labelled)
+
+
+def _write_labelled_rows(run_dir: Path, cfg: RunConfig, labels: RunLabels) -> None:
+    """Record which rows m2 trained with labels (a pure function of data and seed, so resume redraws them)."""
+    record = {
+        "labels_per_class": cfg.data.labels_per_class, "seed": cfg.train.seed,
+        "repeats_per_epoch": int((labels.fit_rows == labels.labelled[0]).sum()),
+        "rows": labels.labelled.tolist(),
+    }
+    atomic_write(run_dir / LABELLED_FILE, lambda f: json.dump(record, f), mode="w")
+
+
+def labels_for_model(model: nn.Module, data: Dataset) -> torch.Tensor | None:
+    """The labels ``model`` takes with ``data``'s rows: None for unconditional models and for
+    M2 (which predicts them); classes or covariates for a cvae (an error if the data has none)."""
+    if not getattr(model, "conditional", False) or getattr(model, "semi_supervised", False):
+        return None
+    if data.y is None:
+        raise DataError(
+            f"model '{model.config.model}' is conditioned on labels but {data.name} has none; "
+            "use data with labels (a .npz with y, a table with --label-column)"
+        )
+    if model.config.condition_dim:
+        return torch.from_numpy(label_rules.covariates(data.y, data.name))
+    return torch.from_numpy(label_rules.class_labels(data.y, data.name, allow_missing=False))
+
+
+def _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet, on_epoch_end=(), labels=None) -> TrainResult:
     torch.manual_seed(cfg.train.seed)  # weight initialisation
     model = build_model(cfg.model)
     log = None if quiet or not distributed.is_main() else (lambda line: print(line, file=sys.stderr, flush=True))
@@ -208,14 +293,20 @@ def _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet, on_e
     if resuming and trainer.resume_from(run_dir / CHECKPOINT_DIR) and log:
         log(f"resumed from {trainer.last_checkpoint} (epoch {trainer.epoch}, step {trainer.step})")
     started = time.perf_counter()
-    history = trainer.fit(*_fit_inputs(dataset, train_idx, val_idx))
+    if labels is None:
+        history = trainer.fit(*_fit_inputs(dataset, train_idx, val_idx))
+    else:
+        y = torch.from_numpy(labels.y)
+        # M2 is validated on the unlabelled bound: the held-out labels are never used for training.
+        val_y = None if model.semi_supervised or not len(val_idx) else y[val_idx]
+        history = trainer.fit(*_fit_inputs(dataset, labels.fit_rows, val_idx), train_y=y[labels.fit_rows], val_y=val_y)
     seconds = time.perf_counter() - started
     model.to("cpu", memory_format=torch.contiguous_format)  # summaries, pictures and files are made on the CPU
     distributed.barrier()  # every rank has finished training: rank 0 alone writes the files
     if not distributed.is_main():
         return TrainResult(model=model.eval(), config=cfg, history=history, run_dir=run_dir)
 
-    summary = _summary(model, dataset, train_idx, val_idx, trainer, seconds)
+    summary = _summary(model, dataset, train_idx, val_idx, trainer, seconds, labels)
     if summary["active_units"] == 0:
         message = (
             f"posterior collapse: none of the {cfg.model.latent_dim} latent dimensions is active "
@@ -358,23 +449,33 @@ def _fit_inputs(dataset, train_idx, val_idx) -> tuple[Any, Any]:
     return x[train_idx], x[val_idx] if len(val_idx) else None
 
 
-def _summary(model, dataset, train_idx, val_idx, trainer: Trainer, seconds: float) -> dict[str, Any]:
+def _summary(model, dataset, train_idx, val_idx, trainer: Trainer, seconds: float, labels=None) -> dict[str, Any]:
     # Streamed data is summarised on a sample of whole blocks ("n" says how many rows).
     train_x = take_rows(dataset, train_idx).x
+    # A cvae is scored given its labels; m2 on its unlabelled bound, plus the accuracy of its classifier.
+    given = None if labels is None or model.semi_supervised else labels.y
     summary: dict[str, Any] = {
         "epochs_trained": trainer.epoch,
         "steps": trainer.step,
         "stopped_early": trainer.stopped_early,
         "best_epoch": trainer.best_epoch or trainer.epoch,
         "train_seconds": round(seconds, 3),
-        "train": evaluate(model, train_x, n_samples=EVAL_SAMPLES),
+        "train": evaluate(model, train_x, n_samples=EVAL_SAMPLES, y=None if given is None else given[train_idx]),
     }
     if trainer.compile_seconds is not None:
         summary["compile_seconds"] = round(trainer.compile_seconds, 3)
     val_x = take_rows(dataset, val_idx).x if len(val_idx) else None
     if val_x is not None:
-        summary["val"] = evaluate(model, val_x, n_samples=EVAL_SAMPLES)
-    units = active_units(model, (train_x if val_x is None else val_x)[:5000])
+        summary["val"] = evaluate(model, val_x, n_samples=EVAL_SAMPLES, y=None if given is None else given[val_idx])
+    if labels is not None and labels.true is not None:
+        summary["labelled_rows"] = int(len(labels.labelled))
+        summary["train"]["accuracy"] = accuracy(model, train_x, labels.true[train_idx])
+        if val_x is not None and (labels.true[val_idx] >= 0).any():
+            summary["val"]["accuracy"] = accuracy(model, val_x, labels.true[val_idx])
+    rows = train_idx if val_x is None else val_idx
+    units = active_units(
+        model, (train_x if val_x is None else val_x)[:5000], y=None if given is None else given[rows][:5000]
+    )
     summary["active_units"] = units["count"]
     summary["kl_per_dim"] = [round(v, 5) for v in units["kl_per_dim"]]
     return summary
@@ -421,8 +522,9 @@ def write_pictures(
     g = torch.Generator().manual_seed(0)
     shown = take_rows(dataset, index, 5000)
     x = torch.from_numpy(shown.x)
-    samples = model.sample(N_PICTURE_SAMPLES, generator=g).numpy()
-    recon = model.reconstruct(x[:N_RECONSTRUCTIONS]).numpy()
+    samples = model.sample(N_PICTURE_SAMPLES, generator=g).numpy()  # conditional models: every class in turn
+    y = labels_for_model(model, shown)
+    recon = model.reconstruct(x[:N_RECONSTRUCTIONS], y=None if y is None else y[:N_RECONSTRUCTIONS]).numpy()
     written = [plots.plot_training_curves(history, run_dir / "curves.png")] if history else []
     if dataset.is_image:
         written.append(plots.save_image_grid(samples, run_dir / "samples.png"))
@@ -433,7 +535,7 @@ def write_pictures(
         written.append(
             plots.plot_vectors(shown.x[:N_RECONSTRUCTIONS], run_dir / "reconstructions.png", "inputs | reconstructions", names, compare=recon)
         )
-    z = model.embed(x).numpy()
+    z = model.embed(x, y=y).numpy()
     written.append(
         plots.plot_latent(z, run_dir / "latent.png", labels=shown.y, title=f"latent space ({dataset.name})", method=latent_method)
     )

@@ -23,16 +23,25 @@ class Dataset:
         Human-readable source, e.g. ``"digits"`` or a file path.
     feature_names:
         Column names for tabular data (``None`` for images).
+    factors:
+        Known generative factors per row, ``(N, F)`` (the ``sprites`` data), for
+        disentanglement metrics; ``None`` for data made by the world.
+    factor_names:
+        A name per column of ``factors``.
     """
 
     x: np.ndarray
     y: np.ndarray | None = None
     name: str = "data"
     feature_names: list[str] | None = field(default=None)
+    factors: np.ndarray | None = None
+    factor_names: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.y is not None and len(self.y) != len(self.x):
             raise ValueError(f"x has {len(self.x)} rows but y has {len(self.y)}")
+        if self.factors is not None and len(self.factors) != len(self.x):
+            raise ValueError(f"x has {len(self.x)} rows but factors has {len(self.factors)}")
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -53,4 +62,6 @@ class Dataset:
             y=None if self.y is None else self.y[index],
             name=self.name,
             feature_names=self.feature_names,
+            factors=None if self.factors is None else self.factors[index],
+            factor_names=self.factor_names,
         )

@@ -1,6 +1,7 @@
 """Turn a data spec (a dataset name or a path) into a validated :class:`Dataset`.
 
-Specs: ``digits``; ``mnist`` and ``fashion-mnist`` (downloaded once, checksummed);
+Specs: ``digits``; ``sprites`` / ``sprites:N`` (made by code, with known
+factors); ``mnist`` and ``fashion-mnist`` (downloaded once, checksummed);
 ``mnist:PATH`` / ``fashion-mnist:PATH`` (a local folder of IDX files); a
 ``.npy``/``.npz``/``.csv``/``.parquet`` file; a folder of images. Every source
 goes through the same checks (rows present, values finite), so a model never
@@ -30,7 +31,7 @@ TABLE_SUFFIXES = (".csv", ".parquet")
 ARRAY_SUFFIXES = (".npy", ".npz")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 _EXPECTED = (
-    "expected digits, mnist, fashion-mnist, mnist:PATH, "
+    "expected digits, mnist, fashion-mnist, mnist:PATH, sprites, sprites:N, "
     "or a path to .npy/.npz/.csv/.parquet or an image folder"
 )
 # PIL modes that hold one intensity per pixel; anything else is read as RGB.
@@ -97,6 +98,8 @@ def load_data(
         raise DataError(f"--loading stream reads .npy and .parquet files, not {spec}; use --loading memory")
     if kind == "digits":
         data = _load_digits()
+    elif kind == "sprites":
+        data = _load_sprites(spec)
     elif kind == "idx-download":
         x, y = idx.load_idx_folder(idx.download_idx(spec, split, cache_dir), split)
         data = Dataset(x=x, y=y, name=spec)
@@ -125,6 +128,8 @@ def _source_kind(spec: str) -> str:
     prefix, colon, _ = spec.partition(":")
     if spec == "digits":
         return "digits"
+    if spec == "sprites" or spec.startswith("sprites:"):
+        return "sprites"
     if spec in idx.IDX_SOURCES:
         return "idx-download"
     if colon and prefix in idx.IDX_SOURCES:
@@ -149,8 +154,8 @@ def _check_options(
 ) -> None:
     """Refuse options that do not apply to this source rather than ignore them."""
     if split != "train" and kind not in ("idx-download", "idx-folder"):
-        if kind == "digits":
-            raise DataError("digits has no test split; use mnist or hold out rows with --val-fraction")
+        if kind in ("digits", "sprites"):
+            raise DataError(f"{kind} has no test split; hold out rows with --val-fraction")
         raise DataError(
             f"{spec} has no '{split}' split; pass the {split} file or folder itself as the data"
         )
@@ -172,6 +177,19 @@ def _load_digits() -> Dataset:
     # Pixel values are counts 0..16 of a 4x4 block of the original 32x32 bitmap.
     x = (bunch.images / 16.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8)
     return Dataset(x=x, y=bunch.target.astype(np.int64), name="digits")
+
+
+def _load_sprites(spec: str) -> Dataset:
+    """``sprites`` (the default number of rows) or ``sprites:N``: dSprites-style images drawn by code."""
+    from vaekit.data import sprites
+
+    _, colon, count = spec.partition(":")
+    n = sprites.DEFAULT_ROWS
+    if colon:
+        if not count.isdigit() or int(count) < 1:
+            raise DataError(f"sprites:N needs a positive number of images, got {count!r}")
+        n = int(count)
+    return sprites.make_sprites(n)
 
 
 def _load_array_file(path: Path, spec: str) -> Dataset:

@@ -40,11 +40,10 @@ class LossCall:
 def with_autocast(fn: LossFn, device: torch.device) -> LossFn:
     """``fn`` under bf16 autocast, its terms returned in fp32 so the trainer reduces in fp32."""
 
-    def loss_terms(x: Tensor, generator: torch.Generator | None = None) -> LossTerms:
+    def loss_terms(x: Tensor, generator: torch.Generator | None = None, y: Tensor | None = None) -> LossTerms:
         with torch.autocast(device.type, dtype=torch.bfloat16):
-            terms = fn(x, generator)
-        per_dim = None if terms.kl_per_dim is None else terms.kl_per_dim.float()
-        return LossTerms(reconstruction=terms.reconstruction.float(), kl=terms.kl.float(), kl_per_dim=per_dim)
+            terms = fn(x, generator) if y is None else fn(x, generator, y=y)
+        return LossTerms(**{name: None if t is None else t.float() for name, t in vars(terms).items()})
 
     return loss_terms
 

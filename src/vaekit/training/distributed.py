@@ -179,8 +179,8 @@ class LossModule(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None):
-        return self.model.loss_terms(x, generator)
+    def forward(self, x: Tensor, generator: torch.Generator | None = None, y: Tensor | None = None):
+        return self.model.loss_terms(x, generator) if y is None else self.model.loss_terms(x, generator, y=y)
 
 
 def data_parallel(model: nn.Module, device: torch.device) -> Callable:

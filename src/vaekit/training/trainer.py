@@ -16,6 +16,7 @@ order and DistributedDataParallel averages the gradients
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import random
 import sys
@@ -31,7 +32,7 @@ from vaekit.config import TrainConfig
 from vaekit.data.streaming import StreamedDataset
 from vaekit.errors import VaekitError
 from vaekit.evaluation import mean_loss_terms
-from vaekit.objectives import kl_weight, trimmed_mean
+from vaekit.objectives import capacity_at, kl_weight, trimmed_mean
 from vaekit.training import device as devices
 from vaekit.training import distributed
 from vaekit.training.checkpoint import load_latest_checkpoint, save_checkpoint
@@ -54,7 +55,7 @@ class Trainer:
     ----------
     model:
         Any module with ``loss_terms(x, generator) -> LossTerms`` and a
-        ``config.beta``.
+        ``config.beta``; with labels, ``loss_terms(x, generator, y=y)``.
     config:
         Optimisation settings; ``config.device`` decides where the model and
         the batches go (the model is moved there).
@@ -87,6 +88,8 @@ class Trainer:
         self.config = config
         self.beta = float(model.config.beta)
         self.free_bits = float(getattr(model.config, "free_bits", 0.0))
+        self.capacity_max = float(getattr(model.config, "capacity_max", 0.0))
+        self.capacity_steps = int(getattr(model.config, "capacity_steps", 1))
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.progress = progress and sys.stderr.isatty() and self.world.is_main
         self.log = log if self.world.is_main else None
@@ -244,6 +247,8 @@ class Trainer:
         val_x: Tensor | StreamedDataset | None = None,
         *,
         until_epoch: int | None = None,
+        train_y: Tensor | None = None,
+        val_y: Tensor | None = None,
     ) -> list[dict[str, float]]:
         """Train until ``config.epochs`` (or early stopping); returns the per-epoch history.
 
@@ -252,12 +257,16 @@ class Trainer:
         epoch (the last epoch when there is no validation data).
         ``until_epoch`` stops earlier, with the current weights, so that
         training can go on in slices (e.g. to evaluate between them);
-        schedules still span ``config.epochs``.
+        schedules still span ``config.epochs``. ``train_y`` and ``val_y``
+        are labels (or covariates) row for row, for models that take them
+        (in-memory data only).
         """
         cfg = self.config
         last = cfg.epochs if until_epoch is None else min(until_epoch, cfg.epochs)
         rank, world = self.world.rank, self.world.size
         streamed = isinstance(train_x, StreamedDataset)
+        if streamed and (train_y is not None or val_y is not None):
+            raise TrainingError("labels are supported for in-memory data only; use --loading memory")
         if streamed:
             n = len(train_x)
             steps_per_epoch = train_x.steps_per_epoch(cfg.batch_size, world)
@@ -265,6 +274,8 @@ class Trainer:
             n = train_x.shape[0]
             steps_per_epoch = math.ceil(math.ceil(n / world) / cfg.batch_size)
             train_x = devices.place_data(train_x, self.device)
+            if train_y is not None:
+                train_y = train_y.to(train_x.device)
         # Batches are copied to the device per step only when the data stays on the host.
         host_batches = streamed or train_x.device != self.device
         has_val = val_x is not None and len(val_x) > 0
@@ -276,18 +287,21 @@ class Trainer:
                 started = time.perf_counter()
                 self.model.train()
                 if host_batches:
-                    self._host_epoch(train_x, steps_per_epoch, bar)
+                    self._host_epoch(train_x, steps_per_epoch, bar, train_y)
                 else:
                     order = distributed.shard(self._epoch_order(n), rank, world).to(train_x.device)
                     for b in range(self.batch_in_epoch, steps_per_epoch):
                         idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-                        self._train_step(train_x[idx], steps_per_epoch)
+                        if train_y is None:
+                            self._train_step(train_x[idx], steps_per_epoch)
+                        else:
+                            self._train_step(train_x[idx], steps_per_epoch, train_y[idx])
                         self.batch_in_epoch = b + 1
                         if bar is not None:
                             bar.update(1)
                         if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and b + 1 < steps_per_epoch:
                             self.save()
-                self._end_epoch(val_x if has_val else None, steps_per_epoch, time.perf_counter() - started)
+                self._end_epoch(val_x if has_val else None, steps_per_epoch, time.perf_counter() - started, val_y)
                 if bar is not None:
                     bar.set_postfix_str(self._summary(self.history[-1]), refresh=False)
         finally:
@@ -298,7 +312,9 @@ class Trainer:
             self.model.load_state_dict(self.best_state)
         return self.history
 
-    def _host_epoch(self, train_x: Tensor | StreamedDataset, steps_per_epoch: int, bar) -> None:
+    def _host_epoch(
+        self, train_x: Tensor | StreamedDataset, steps_per_epoch: int, bar, train_y: Tensor | None = None
+    ) -> None:
         """One epoch of batches that live on the host: streamed blocks, or a tensor too big for the GPU."""
         cfg, rank, world = self.config, self.world.rank, self.world.size
         if isinstance(train_x, StreamedDataset):
@@ -315,7 +331,11 @@ class Trainer:
                 for b in range(self.batch_in_epoch, steps_per_epoch)
             )
         for b, xb in enumerate(batches, start=self.batch_in_epoch):
-            self._train_step(devices.to_device(xb, self.device), steps_per_epoch)
+            if train_y is not None:
+                yb = train_y[order[b * cfg.batch_size : (b + 1) * cfg.batch_size]]
+                self._train_step(devices.to_device(xb, self.device), steps_per_epoch, devices.to_device(yb, self.device))
+            else:
+                self._train_step(devices.to_device(xb, self.device), steps_per_epoch)
             self.batch_in_epoch = b + 1
             if bar is not None:
                 bar.update(1)
@@ -328,7 +348,7 @@ class Trainer:
         g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.epoch)
         return torch.randperm(n, generator=g)
 
-    def _first_compiled_step(self, xb: Tensor, steps_per_epoch: int) -> None:
+    def _first_compiled_step(self, xb: Tensor, steps_per_epoch: int, yb: Tensor | None = None) -> None:
         """The first step with --compile: timed (compilation happens in it), eager if compiling fails."""
         del self._train_step  # every later step is the plain method
         generator = self.generator.get_state()
@@ -336,7 +356,7 @@ class Trainer:
 
         def step(fn: devices.LossFn) -> None:
             self._loss.loss_terms = fn if self.config.precision == "fp32" else devices.with_autocast(fn, self.device)
-            self._train_step(xb, steps_per_epoch)
+            self._train_step(xb, steps_per_epoch, yb)
 
         def rewind() -> None:
             self.optimizer.zero_grad(set_to_none=True)
@@ -345,12 +365,16 @@ class Trainer:
 
         self._compiled.first_step(step, rewind)
 
-    def _train_step(self, xb: Tensor, steps_per_epoch: int) -> None:
+    def _train_step(self, xb: Tensor, steps_per_epoch: int, yb: Tensor | None = None) -> None:
         cfg = self.config
         if cfg.dynamic_binarization:
             xb = torch.bernoulli(xb, generator=self.generator)
-        terms = self._loss.loss_terms(xb, self.generator)
-        per_sample = terms.loss(self._beta_at(steps_per_epoch), self.free_bits)  # (B,)
+        if yb is None:
+            terms = self._loss.loss_terms(xb, self.generator)
+        else:
+            terms = self._loss.loss_terms(xb, self.generator, y=yb)
+        capacity = capacity_at(self.step, self.capacity_max, self.capacity_steps)
+        per_sample = terms.loss(self._beta_at(steps_per_epoch), self.free_bits, capacity)  # (B,)
         loss = trimmed_mean(per_sample, cfg.trim_fraction)  # the one reduction
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -401,18 +425,21 @@ class Trainer:
             f"{detail}; {where}; try a lower --lr, --grad-clip, or --on-nan skip"
         )
 
-    def _end_epoch(self, val_x: Tensor | StreamedDataset | None, steps_per_epoch: int, seconds: float) -> None:
+    def _end_epoch(
+        self, val_x: Tensor | StreamedDataset | None, steps_per_epoch: int, seconds: float, val_y: Tensor | None = None
+    ) -> None:
         sums = distributed.all_reduce_sum(self.epoch_sums.clone()).tolist()  # this epoch's rows on every rank
         means = [total / max(sums[-1], 1.0) for total in sums[:-1]]  # skipped batches excluded
         row: dict[str, float] = {
             "epoch": self.epoch + 1,
             "step": self.step,
             "beta": self._beta_at(steps_per_epoch),
+            **({} if not self.capacity_max else {"capacity": capacity_at(self.step, self.capacity_max, self.capacity_steps)}),
             "lr": self.optimizer.param_groups[0]["lr"],
             **{f"train_{k}": v for k, v in zip(TERMS, means)},
         }
         if val_x is not None:
-            val = self.evaluate(val_x)
+            val = self.evaluate(val_x, val_y)
             row.update({f"val_{k}": v for k, v in val.items()})
             if val["loss"] < self.best_val:
                 self.best_val, self.best_epoch, self.bad_epochs = val["loss"], self.epoch + 1, 0
@@ -441,8 +468,8 @@ class Trainer:
             callback(self, row)
         self.save()
 
-    def evaluate(self, x: Tensor | StreamedDataset) -> dict[str, float]:
-        """Mean loss terms on ``x`` at the full beta, with noise fixed by the seed.
+    def evaluate(self, x: Tensor | StreamedDataset, y: Tensor | None = None) -> dict[str, float]:
+        """Mean loss terms on ``x`` at the full beta (and capacity), with noise fixed by the seed.
 
         The noise generator is separate from the training one, so evaluating
         never changes the course of training. Streamed data is evaluated a
@@ -451,14 +478,18 @@ class Trainer:
         """
         seed = self.config.seed + 1
         rank, world = self.world.rank, self.world.size
+        capacity = self.capacity_max or None
         if world == 1 and isinstance(x, Tensor):
-            return mean_loss_terms(self.model, x.to(self.device), beta=self.beta, seed=seed)
+            y = None if y is None else y.to(self.device)
+            return mean_loss_terms(self.model, x.to(self.device), beta=self.beta, seed=seed, y=y, capacity=capacity)
         chunks = x.chunks(rank, world) if isinstance(x, StreamedDataset) else [x[rank::world]]
+        y_chunks = itertools.repeat(None) if y is None else [y[rank::world]]  # streamed chunks carry no labels
         sums = torch.zeros(len(TERMS) + 1, dtype=torch.float64, device=self.device)
-        for chunk in chunks:
+        for chunk, y_chunk in zip(chunks, y_chunks):
             chunk = devices.to_device(torch.as_tensor(chunk), self.device)
+            y_chunk = None if y_chunk is None else devices.to_device(y_chunk, self.device)
             if len(chunk):
-                means = mean_loss_terms(self.model, chunk, beta=self.beta, seed=seed)
+                means = mean_loss_terms(self.model, chunk, beta=self.beta, seed=seed, y=y_chunk, capacity=capacity)
                 rows = len(chunk)
                 sums += torch.tensor([means[k] * rows for k in TERMS] + [rows], dtype=torch.float64, device=self.device)
         total = distributed.all_reduce_sum(sums).tolist()
