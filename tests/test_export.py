@@ -92,3 +92,14 @@ def test_a_missing_onnx_is_one_clear_error(tmp_path, monkeypatch):
     with pytest.raises(MissingExtraError, match=r"pip install 'vaekit\[onnx\]'"):
         export_onnx(tiny("mlp", "bernoulli"), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["cvae", "m2"])
+def test_conditional_models_are_refused_not_exported_without_their_label(tmp_path, name):
+    from vaekit.errors import ConfigError
+
+    model = build_model(ModelConfig(model=name, input_shape=(6,), arch="mlp", latent_dim=2, hidden_dims=(8,),
+                                    num_classes=3))
+    with pytest.raises(ConfigError, match=f"this is a {name} model"):
+        export_onnx(model, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

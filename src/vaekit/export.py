@@ -168,6 +168,13 @@ def export_onnx(model: nn.Module, out: str | Path, *, overwrite: bool = False) -
         ``out`` is a file, or already holds an export and ``overwrite`` is false.
     """
     _require_onnx()
+    model_name = getattr(getattr(model, "config", None), "model", "vae")
+    if model_name not in ("vae", "iwae"):
+        # Their encoder and decoder also take the label: a graph of x alone would be wrong.
+        raise ConfigError(
+            f"ONNX export covers unconditional models (vae, iwae); this is a {model_name} model, "
+            "whose networks also take the label"
+        )
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RunDirError(f"--out {out} is a file; give a folder for {', '.join(EXPORT_FILES)}")
