@@ -98,7 +98,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     scores = detector.decision_scores_
     _write_scores(tmp / "scores.csv", ids, scores, detector.threshold_)
     _write_plots(tmp / "scores", scores, detector.threshold_, y)
-    metrics = _metrics(y, scores, detector.threshold_) if y is not None else None
+    from vaekit.evaluation import detection_metrics  # noqa: PLC0415
+
+    metrics = detection_metrics(y, scores, detector.threshold_) if y is not None else None
     if metrics is not None:
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     if out.exists():
@@ -113,12 +115,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    if out.suffix.lower() != ".csv":
-        raise DataError(f"--out must be a .csv file, got {out}")
+    from vaekit.cli import _output_path  # noqa: PLC0415  (cli imports this module)
+
+    out = _output_path(args.out, (".csv",), args.overwrite)
     stem = out.with_suffix("")
-    outputs = [out, *_plot_paths(stem, args.label_column is not None)]
-    _check_free(outputs, args.overwrite)
+    _check_free(_plot_paths(stem, args.label_column is not None), args.overwrite)
     detector = _load(args.detector_dir)
     X, y, ids = read_rows(args.data, args.label_column, args.id_column, args.split)
     scores = detector.anomaly_score(X)
@@ -138,8 +139,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     X, y, _ = read_rows(args.data, args.label_column, args.id_column, args.split)
     if y is None:
         raise DataError(f"{args.data} has no 0/1 anomaly labels; pass --label-column NAME (1 = anomaly, 0 = normal)")
+    from vaekit.evaluation import detection_metrics  # noqa: PLC0415
+
     scores = detector.anomaly_score(X)
-    metrics = _metrics(y, scores, detector.threshold_)
+    metrics = detection_metrics(y, scores, detector.threshold_)
     if args.plots is not None:
         Path(args.plots).mkdir(parents=True, exist_ok=True)
         _write_plots(Path(args.plots) / "scores", scores, detector.threshold_, y)
@@ -248,27 +251,6 @@ def _write_plots(stem: Path, scores: np.ndarray, threshold: float, y: np.ndarray
     plots.plot_score_histogram(scores, threshold, hist, labels=y)
     if y is not None and 0 < y.sum() < len(y):
         plots.plot_roc_pr(y, scores, roc_path=curves[0], pr_path=curves[1])
-
-
-def _metrics(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, Any]:
-    from sklearn.metrics import average_precision_score, roc_auc_score  # noqa: PLC0415
-
-    if len(np.unique(y)) < 2:
-        raise DataError("the labels hold only one class; ROC-AUC needs both normal (0) and anomalous (1) rows")
-    flagged = scores > threshold
-    tp = int((flagged & (y == 1)).sum())
-    fp = int((flagged & (y == 0)).sum())
-    fn = int((~flagged & (y == 1)).sum())
-    tn = int((~flagged & (y == 0)).sum())
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    return {
-        "n": int(len(y)), "anomalies": int(y.sum()),
-        "roc_auc": float(roc_auc_score(y, scores)), "average_precision": float(average_precision_score(y, scores)),
-        "threshold": float(threshold), "tp": tp, "fp": fp, "fn": fn, "tn": tn,
-        "precision": precision, "recall": recall,
-        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
-    }
 
 
 def _metrics_line(m: dict[str, Any]) -> str:

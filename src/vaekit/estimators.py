@@ -142,7 +142,8 @@ class VAEEstimatorBase(BaseEstimator):
         )
         import torch  # noqa: PLC0415
 
-        with _torch_seed(self.seed_):
+        with torch.random.fork_rng(devices=[]):  # the caller's global RNG is left as it was
+            torch.manual_seed(self.seed_)
             model = build_model(self.model_config_)
         trainer = Trainer(model, self.train_config_, log=print if self.verbose else None)
         with self._threads():
@@ -594,20 +595,3 @@ def _images(X: Any, what: str) -> np.ndarray:
         raise DataError(f"{what} holds NaN or infinite pixels; fix or drop those images")
     return x
 
-
-class _torch_seed:
-    """Seeds torch's global generator for weight initialisation, then restores it."""
-
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-
-    def __enter__(self) -> None:
-        import torch  # noqa: PLC0415
-
-        self.state = torch.random.get_rng_state()
-        torch.manual_seed(self.seed)
-
-    def __exit__(self, *exc: object) -> None:
-        import torch  # noqa: PLC0415
-
-        torch.random.set_rng_state(self.state)

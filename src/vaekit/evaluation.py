@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -213,4 +214,30 @@ def evaluate_likelihood(
         "bits_per_dim": iw_nll / (features * math.log(2)),
         "iw_elbo": float(elbo.double().mean()),
         "iw_samples": int(k),
+    }
+
+
+def detection_metrics(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, Any]:
+    """ROC-AUC, average precision and the confusion at ``threshold`` of anomaly scores against 0/1 labels.
+
+    ``scores`` are higher for more anomalous rows; a row is flagged when its
+    score is above ``threshold``. ``y`` holds 1 for anomalies.
+    """
+    from sklearn.metrics import average_precision_score, roc_auc_score  # noqa: PLC0415
+
+    if len(np.unique(y)) < 2:
+        raise DataError("the labels hold only one class; ROC-AUC needs both normal (0) and anomalous (1) rows")
+    flagged = scores > threshold
+    tp = int((flagged & (y == 1)).sum())
+    fp = int((flagged & (y == 0)).sum())
+    fn = int((~flagged & (y == 1)).sum())
+    tn = int((~flagged & (y == 0)).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return {
+        "n": int(len(y)), "anomalies": int(y.sum()),
+        "roc_auc": float(roc_auc_score(y, scores)), "average_precision": float(average_precision_score(y, scores)),
+        "threshold": float(threshold), "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+        "precision": precision, "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
     }
