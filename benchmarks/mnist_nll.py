@@ -93,7 +93,7 @@ def main() -> None:
     print("|---|---|---|")
     for r in results:
         print(f"| vaekit {r['name']}, K=1000, all {len(test)} test images | {r['nll_k1000']:.2f} | "
-              f"{r['epochs']} epochs, {r['train_seconds'] / 60:.1f} min, 2 CPU cores |")
+              f"{r['epochs']} epochs, {r['train_seconds'] / 60:.1f} min, {args.threads} CPU thread(s) |")
         print(f"| vaekit {r['name']}, K=5000, first {args.final_k5000_images} test images | {r['nll_k5000_subset']:.2f} | same model |")
     for name, value in PUBLISHED:
         print(f"| {name} | {value:.2f} | published |")
@@ -119,7 +119,7 @@ def main() -> None:
     plot_series(
         {f"vaekit {r['name']}": ([t / 60 for t, _, _ in r["curve"]], [v for *_, v in r["curve"]]) for r in results},
         out / f"{tag}.png",
-        xlabel="training wall time (min, 2 CPU cores)",
+        xlabel=f"training wall time (min, {args.threads} CPU thread(s))",
         ylabel=f"test NLL, K={args.eval_k}, first {len(probe)} test images (nats)",
         title=f"MNIST ({binarization} binarization): test NLL against training time",
         levels=[level for level in LEVELS if level >= low - 2],
