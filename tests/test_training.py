@@ -204,14 +204,17 @@ def test_on_nan_skip_skips_logs_and_caps(xs):
         capped.fit(bad, xs[1])
 
 
-def test_non_finite_gradients_are_caught_even_when_the_loss_is_finite(xs):
+@pytest.mark.parametrize("which", [0, -1], ids=["first parameter", "last parameter"])
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")], ids=["inf", "nan"])
+def test_non_finite_gradients_are_caught_even_when_the_loss_is_finite(xs, which, bad):
     trainer = make()
-    first = next(trainer.model.parameters())
-    first.register_hook(lambda grad: torch.full_like(grad, float("inf")))
-    before = first.detach().clone()
-    with pytest.raises(TrainingError, match="a gradient became inf at step 0"):
+    param = list(trainer.model.parameters())[which]
+    param.register_hook(lambda grad: torch.full_like(grad, bad))
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    with pytest.raises(TrainingError, match=f"a gradient became {bad} at step 0"):
         trainer.fit(*xs)
-    assert torch.equal(first.detach(), before)  # the bad step never reached the weights
+    # The bad step never reached the weights.
+    assert all(torch.equal(p.detach(), b) for p, b in zip(trainer.model.parameters(), before))
 
 
 def test_checkpoints_restore_the_global_rngs(tmp_path, xs):
