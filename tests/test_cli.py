@@ -305,6 +305,29 @@ def test_m2_classifies_and_evaluate_reports_accuracy(labelled, capsys):
     assert code == 0 and np.load(labelled / "m.npy").shape == (4, 1, 8, 8)
 
 
+def test_m1_m2_stack_from_the_cli(labelled, capsys):
+    """The README's M1+M2 recipe: encode with a VAE, train the mnist-m1m2 preset on the codes, classify."""
+    root = labelled
+    assert main(["train", "--data", str(root / "tiny.npz"), "--out", str(root / "m1"), "--quiet", *TINY, "--latent-dim", "3"]) == 0
+    code, _, err = run(capsys, "encode", root / "m1", "--data", root / "tiny.npz", "--out", root / "codes.csv")
+    assert code == 0, err
+    header = (root / "codes.csv").read_text().splitlines()[0]
+    assert header == "z0,z1,z2,label"
+    code, _, err = run(
+        capsys, "train", "--preset", "mnist-m1m2", "--data", root / "codes.csv", "--labels-per-class", "4",
+        "--out", root / "m1m2", "--quiet", "--epochs", "2", "--hidden-dims", "16", "--latent-dim", "2",
+        "--batch-size", "16",
+    )
+    assert code == 0, err
+    config = json.loads((root / "m1m2" / "config.json").read_text())
+    assert config["model"]["model"] == "m2" and config["model"]["input_shape"] == [3]
+    assert config["model"]["likelihood"] == "gaussian-learned"
+    code, _, err = run(capsys, "classify", root / "m1m2", "--data", root / "codes.csv", "--out", root / "stack.csv")
+    assert code == 0, err
+    rows = (root / "stack.csv").read_text().splitlines()
+    assert rows[0] == "predicted,label,p0,p1,p2,p3" and len(rows) == 49
+
+
 def test_label_commands_on_a_model_without_labels_are_one_line_errors(trained, capsys):
     for argv in (
         ["sample", trained / "run", "--label", "1", "--out", trained / "l.png"],
