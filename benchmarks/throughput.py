@@ -3,15 +3,19 @@
 Same network (the MNIST MLP of pytorch/examples: 784-400-20, Bernoulli
 decoder), same batch size (128), same data (60,000 MNIST images in memory),
 same threads, in one run; each method trains --epochs epochs per repetition,
-and the table reports the median samples per second and the ratios. Run it
-in an environment with pythae (see docs/benchmarks.md):
+and the table reports the median samples per second, the ratios, and the
+last epoch's mean training loss (every loop tracks it). ``--bf16`` adds the
+bare loop and vaekit under bf16 autocast (matrix products in bfloat16,
+weights and loss in fp32). Run it in an environment with pythae (see
+docs/benchmarks.md):
 
-    .venv-bench/bin/python benchmarks/throughput.py --data ../shared/data/mnist
+    .venv-bench/bin/python benchmarks/throughput.py --data ../shared/data/mnist --bf16
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import platform
 import statistics
@@ -47,26 +51,31 @@ class BareVAE(nn.Module):
         return (rec + kl).mean()
 
 
-def bare_loop(x: torch.Tensor, epochs: int) -> None:
+def bare_loop(x: torch.Tensor, epochs: int, precision: str = "fp32") -> float:
+    """The best eager loop we could write; returns the last epoch's mean loss."""
     torch.manual_seed(0)
     model = BareVAE()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)  # the fastest eager optimizer here
     for _ in range(epochs):
-        order = torch.randperm(len(x))
+        order, total = torch.randperm(len(x)), torch.zeros(())
         for start in range(0, len(x), BATCH):
-            loss = model.loss(x.index_select(0, order[start : start + BATCH]))  # a quarter of x[idx]'s time
+            with torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext():
+                loss = model.loss(x.index_select(0, order[start : start + BATCH]))  # a quarter of x[idx]'s time
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            total += loss.detach().float() * min(BATCH, len(x) - start)
+    return total.item() / len(x)
 
 
-def vaekit_trainer(x: torch.Tensor, epochs: int) -> None:
+def vaekit_trainer(x: torch.Tensor, epochs: int, precision: str = "fp32") -> float:
     torch.manual_seed(0)
     model = build_model(ModelConfig(input_shape=(784,), arch="mlp", hidden_dims=(HIDDEN,), latent_dim=LATENT))
-    Trainer(model, TrainConfig(epochs=epochs, batch_size=BATCH, val_fraction=0.0)).fit(x)
+    config = TrainConfig(epochs=epochs, batch_size=BATCH, val_fraction=0.0, precision=precision)
+    return Trainer(model, config).fit(x)[-1]["train_loss"]
 
 
-def pythae_trainer(x: torch.Tensor, epochs: int) -> None:
+def pythae_trainer(x: torch.Tensor, epochs: int) -> float:
     from pythae.pipelines import TrainingPipeline
     from pythae.trainers import BaseTrainerConfig
     from pythae_nets import pythae_mlp_vae
@@ -79,6 +88,7 @@ def pythae_trainer(x: torch.Tensor, epochs: int) -> None:
             steps_saving=None, no_cuda=True,
         )
         TrainingPipeline(model=model, training_config=config)(train_data=x)
+    return float("nan")  # pythae logs its losses but does not return them
 
 
 def main() -> None:
@@ -88,6 +98,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-pythae", action="store_true")
+    parser.add_argument("--bf16", action="store_true", help="add bf16-autocast rows (matrix products in bfloat16)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     logging.getLogger("pythae").setLevel(logging.ERROR)
@@ -95,13 +106,17 @@ def main() -> None:
     x = torch.from_numpy(load_data(spec).x).reshape(-1, 784).contiguous()  # (60000, 784) in [0, 1]
 
     methods = {"bare eager loop": bare_loop, "vaekit Trainer": vaekit_trainer}
+    if args.bf16:
+        methods["bare eager loop, bf16 autocast"] = lambda data, n: bare_loop(data, n, "bf16")
+        methods["vaekit Trainer, --precision bf16"] = lambda data, n: vaekit_trainer(data, n, "bf16")
     if not args.skip_pythae:
         methods["pythae 0.1.2"] = pythae_trainer
     times: dict[str, list[float]] = {name: [] for name in methods}
+    losses: dict[str, float] = {}
     for _ in range(args.repeats):  # interleaved, so drift hits every method alike
         for name, run in methods.items():
             started = time.perf_counter()
-            run(x, args.epochs)
+            losses[name] = run(x, args.epochs)
             times[name].append(time.perf_counter() - started)
 
     samples = len(x) * args.epochs
@@ -111,11 +126,12 @@ def main() -> None:
           f"{args.epochs} epochs, {args.threads} threads, median of {args.repeats} interleaved runs")
     print(f"machine: {platform.machine()}, torch {torch.__version__}")
     print()
-    print("| method | samples/s | vs bare loop | vs pythae |")
-    print("|---|---|---|---|")
+    print("| method | samples/s | vs bare loop | vs pythae | last epoch's train loss (nats) |")
+    print("|---|---|---|---|---|")
     for name, value in rate.items():
         vs_pythae = f"{value / rate['pythae 0.1.2']:.2f}x" if "pythae 0.1.2" in rate else "-"
-        print(f"| {name} | {value:,.0f} | {value / bare:.2f}x | {vs_pythae} |")
+        loss = "-" if losses[name] != losses[name] else f"{losses[name]:.2f}"
+        print(f"| {name} | {value:,.0f} | {value / bare:.2f}x | {vs_pythae} | {loss} |")
 
 
 if __name__ == "__main__":
