@@ -88,9 +88,8 @@ def train_m1(train, test_x: torch.Tensor, epochs: int) -> tuple[torch.Tensor, to
     Trainer(m1, cfg.train).fit(x[train_idx], x[val_idx])
     seconds = time.perf_counter() - started
     m1.eval()
-    codes = [torch.cat([m1.embed(part[s : s + 4096]) for s in range(0, len(part), 4096)]) for part in (x, test_x)]
     print(f"M1 (mnist-mlp, {epochs} epochs, no labels): {seconds:.0f} s", flush=True)
-    return codes[0], codes[1], seconds
+    return m1.embed(x), m1.embed(test_x), seconds  # posterior means, as `vaekit encode` writes them
 
 
 def main() -> None:
@@ -110,7 +109,8 @@ def main() -> None:
                         help="print the table of runs saved with --out (e.g. draws run side by side) and exit")
     args = parser.parse_args()
     if args.merge:
-        results = [r for path in args.merge for r in json.loads(Path(path).read_text())]
+        # Runs saved before --methods existed are M2 runs.
+        results = [{"method": "m2", **r} for path in args.merge for r in json.loads(Path(path).read_text())]
         print_table(results, sorted({r["labels"] // 10 for r in results}), "merged runs")
         return
     torch.set_num_threads(args.threads)
@@ -141,9 +141,9 @@ def print_table(results: list[dict], per_class: list[int], where: str) -> None:
     print("| method | labels | test error (%), mean +- std over draws | draws | epochs | training min | "
           "published (Kingma et al. 2014) |")
     print("|---|---|---|---|---|---|---|")
-    for method in dict.fromkeys(r.get("method", "m2") for r in results):
+    for method in dict.fromkeys(r["method"] for r in results):
         for n in per_class:
-            rows = [r for r in results if r.get("method", "m2") == method and r["labels"] == n * 10]
+            rows = [r for r in results if r["method"] == method and r["labels"] == n * 10]
             if not rows:
                 continue
             errors = [r["test_error"] for r in rows]

@@ -150,6 +150,7 @@ class Trainer:
         Under torchrun every rank calls it (the per-rank noise generators and
         running sums are gathered), and rank 0's copy is the one saved.
         """
+        sums = self._sums_and_rows()
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -158,11 +159,11 @@ class Trainer:
             "generator_device": self.device.type,
             "world_size": self.world.size,
             "rank_generators": distributed.all_gather(self.generator.get_state(), self.device),
-            "rank_epoch_sums": distributed.all_gather(self._sums_and_rows(), self.device),
+            "rank_epoch_sums": distributed.all_gather(sums, self.device),
             "epoch": self.epoch,
             "step": self.step,
             "batch_in_epoch": self.batch_in_epoch,
-            "epoch_sums": self._sums_and_rows().to("cpu"),
+            "epoch_sums": sums.to("cpu"),
             "history": copy.deepcopy(self.history),
             "best_val": self.best_val,
             "best_epoch": self.best_epoch,
@@ -331,12 +332,12 @@ class Trainer:
         else:
             order = distributed.shard(self._epoch_order(len(train_x)), rank, world)
             batches = (
-                train_x[order[b * cfg.batch_size : (b + 1) * cfg.batch_size]]
+                train_x.index_select(0, order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
                 for b in range(self.batch_in_epoch, steps_per_epoch)
             )
         for b, xb in enumerate(batches, start=self.batch_in_epoch):
             if train_y is not None:
-                yb = train_y[order[b * cfg.batch_size : (b + 1) * cfg.batch_size]]
+                yb = train_y.index_select(0, order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
                 self._train_step(devices.to_device(xb, self.device), steps_per_epoch, devices.to_device(yb, self.device))
             else:
                 self._train_step(devices.to_device(xb, self.device), steps_per_epoch)
