@@ -140,7 +140,7 @@ def test_the_run_api_streams_npy_and_writes_a_summary_from_a_sample(tmp_path, ro
 
 @pytest.mark.filterwarnings("ignore::vaekit.runs.PosteriorCollapseWarning")
 def test_parquet_streams_by_row_group_with_labels(tmp_path):
-    pd = pytest.importorskip("pandas")
+    import pandas as pd  # a dependency of vaekit, never missing
     pytest.importorskip("pyarrow")
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.uniform(0, 1, size=(60, 5)), columns=list("abcde"))
@@ -159,6 +159,87 @@ def test_parquet_streams_by_row_group_with_labels(tmp_path):
         latent_dim=2, hidden_dims=(8,), val_fraction=0.2, quiet=True,
     )
     assert np.isfinite(result.history[-1]["val_loss"])
+
+
+@pytest.fixture
+def labelled_parquet(tmp_path):
+    """60 rows in row groups of 10; feature a is the row number / 1000, the label column the row number."""
+    import pandas as pd  # a dependency of vaekit, never missing
+    pytest.importorskip("pyarrow")
+    frame = pd.DataFrame(np.random.default_rng(0).uniform(0, 1, size=(60, 4)), columns=list("abcd"))
+    frame["a"] = np.arange(60) / 1000
+    frame["label"] = np.arange(60)
+    path = tmp_path / "labelled.parquet"
+    frame.to_parquet(path, row_group_size=10)
+    return path
+
+
+@pytest.mark.parametrize("world", [1, 2])
+def test_streamed_labels_stay_with_their_rows(labelled_parquet, world):
+    data = load_data(str(labelled_parquet), loading="stream", label_column="label")
+    assert all(y is None for _, y in data.batch_pairs(8, seed=0, epoch=0))  # no label rule: no labels read
+    labelled = data.with_labels()
+    train, val = labelled.split(0.2, seed=0)
+    for rank in range(world):
+        pairs = list(train.batch_pairs(8, seed=0, epoch=1, rank=rank, world_size=world))
+        assert len(pairs) == train.steps_per_epoch(8, world)
+        for x, y in pairs:
+            assert y.tolist() == row_ids(x)
+        plain = [row_ids(x) for x in train.batches(8, seed=0, epoch=1, rank=rank, world_size=world)]
+        assert [row_ids(x) for x, _ in pairs] == plain  # labels change nothing about the order
+        later = list(train.batch_pairs(8, seed=0, epoch=1, start_batch=2, rank=rank, world_size=world))
+        assert [y.tolist() for _, y in later] == [y.tolist() for _, y in pairs[2:]]
+    for x, y in val.chunk_pairs():
+        assert y.tolist() == row_ids(x)
+
+
+
+def test_a_file_without_a_label_column_streams_no_labels(rows_npy):
+    with pytest.raises(DataError, match="no label column"):
+        open_rows(rows_npy[0]).with_labels()
+
+
+def test_a_cvae_trains_on_a_streamed_parquet_with_its_label_column_and_resumes_bitwise(tmp_path, labelled_parquet):
+    data = load_data(str(labelled_parquet), loading="stream", label_column="label")
+    train, val = data.with_labels(lambda y: y % 3).split(0.2, seed=0)  # three classes, known from the row
+
+    def make(folder=None):
+        torch.manual_seed(0)
+        model = build_model(
+            ModelConfig(model="cvae", input_shape=(4,), likelihood="gaussian", arch="mlp", latent_dim=2,
+                        hidden_dims=(8,), num_classes=3)
+        )
+        cfg = TrainConfig(epochs=3, batch_size=8, checkpoint_every=2, device="cpu")
+        return Trainer(model, cfg, checkpoint_dir=folder)
+
+    reference = make()
+    seen = []
+    real = reference.model.loss_terms
+    reference.model.loss_terms = lambda xb, g=None, y=None: seen.append((xb[:, 0].clone(), y)) or real(xb, g, y=y)
+    history = reference.fit(train, val)
+    assert len(seen) >= 3 * train.steps_per_epoch(8)  # the steps, then the validation passes
+    for a, y in seen:  # training and validation batches alike
+        assert y.dtype == torch.int64 and torch.equal(torch.round(a * 1000).long() % 3, y)
+    assert all(np.isfinite(r["val_loss"]) for r in history)
+    del reference.model.loss_terms
+
+    killed = make(tmp_path / "ckpt")
+    real_step, calls = killed._train_step, {"n": 0}
+
+    def dying_step(*args):
+        calls["n"] += 1
+        if calls["n"] == 9:  # inside the 2nd epoch (40 training rows: 5 steps per epoch)
+            raise KeyboardInterrupt
+        return real_step(*args)
+
+    killed._train_step = dying_step
+    with pytest.raises(KeyboardInterrupt):
+        killed.fit(train, val)
+    resumed = make(tmp_path / "ckpt")
+    assert resumed.resume_from(tmp_path / "ckpt") and (resumed.epoch, resumed.batch_in_epoch) == (1, 3)
+    resumed.fit(train, val)
+    for key, value in reference.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
 
 
 def test_auto_streams_files_over_the_threshold(rows_npy, monkeypatch):

@@ -2,14 +2,17 @@ import pytest
 import torch
 
 from vaekit.config import ModelConfig, TrainConfig
+from vaekit.errors import ConfigError
 from vaekit.models import build_model
 from vaekit.training import Trainer, TrainingError
+from vaekit.training.batches import BatchSource, TensorBatches, epoch_order
 from vaekit.training.checkpoint import (
     checkpoint_paths,
     load_latest_checkpoint,
     save_checkpoint,
     sweep_temp_files,
 )
+from vaekit.training.distributed import World
 
 
 def make(tmp_path=None, seed=0, **train):
@@ -253,6 +256,7 @@ def test_a_failed_save_is_reported_and_keeps_the_last_checkpoint(tmp_path, xs, m
     assert [p.name for p in checkpoint_paths(tmp_path / "ckpt")] == ["step-000000002.pt"]
 
 
+@pytest.mark.slow
 def test_file_size_limit_during_a_save_leaves_the_previous_checkpoint(tmp_path):
     """A real write failure (RLIMIT_FSIZE), in a child process so the limit stays there."""
     import subprocess
@@ -382,3 +386,40 @@ def test_the_capacity_is_annealed_per_step_and_logged(xs):
     trainer.capacity_max, trainer.capacity_steps = 8.0, 4  # 2 steps per epoch: C = 4 after epoch 1, 8 after 2
     history = trainer.fit(*xs)
     assert [r["capacity"] for r in history] == [4.0, 8.0]
+
+
+@pytest.mark.parametrize("world", [1, 2, 3])
+def test_tensor_batches_shard_the_epochs_permutation_with_labels_in_step(world):
+    x = torch.arange(22, dtype=torch.float32)[:, None]  # (22, 1), each row its own index
+    y = torch.arange(22) * 10
+    per_rank = []
+    for rank in range(world):
+        source = TensorBatches(x, y, batch_size=4, seed=5, world=World(rank, world), device=torch.device("cpu"))
+        batches = list(source.epoch(3))
+        assert len(batches) == source.steps_per_epoch and len(source) == 22
+        assert all(torch.equal(xb[:, 0].long() * 10, yb) for xb, yb in batches)
+        assert [xb.tolist() for xb, _ in source.epoch(3, start_batch=2)] == [xb.tolist() for xb, _ in batches[2:]]
+        per_rank.append(torch.cat([xb[:, 0] for xb, _ in batches]).long())
+    order = epoch_order(5, 3, 22)
+    padded = torch.cat([order, order])[: -(-22 // world) * world]
+    for rank, rows in enumerate(per_rank):
+        assert torch.equal(rows, padded[rank::world])
+
+
+def test_any_batch_source_trains_through_the_one_loop(xs):
+    class Fixed(BatchSource):
+        steps_per_epoch = 3
+
+        def __len__(self):
+            return 48
+
+        def epoch(self, epoch, start_batch=0):
+            for b in range(start_batch, self.steps_per_epoch):
+                yield xs[0][b * 8 : (b + 1) * 8], None
+
+    trainer = make(epochs=2)
+    history = trainer.fit(Fixed(), xs[1])
+    assert trainer.step == 6 and [r["step"] for r in history] == [3, 6]
+    with pytest.raises(ConfigError, match="yields its own labels"):
+        make().fit(Fixed(), train_y=torch.zeros(48))
+

@@ -11,7 +11,10 @@ function of (seed, epoch): a run resumed in the middle of an epoch jumps to
 the window holding its next batch and replays the same batches.
 
 The validation split holds out whole blocks (drawn with the seed), so no
-per-row index is kept either. Nothing here imports torch.
+per-row index is kept either. A Parquet file's label column travels with its
+rows: :meth:`StreamedDataset.with_labels` names what a model takes for it, and
+:meth:`StreamedDataset.batch_pairs` then yields ``(x, y)`` batches, the
+labels permuted with their rows. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import mmap
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -115,8 +118,8 @@ class ParquetBlocks(BlockSource):
 
     def __init__(self, path: Path, label_column: str | None) -> None:
         try:
-            import pyarrow as pa  # noqa: PLC0415
-            import pyarrow.parquet as pq  # noqa: PLC0415
+            import pyarrow as pa  # noqa: PLC0415 - an optional extra (vaekit[parquet]): only for Parquet files
+            import pyarrow.parquet as pq  # noqa: PLC0415 - as above
         except ImportError as e:
             raise DataError("reading .parquet needs pyarrow: pip install 'vaekit[parquet]'") from e
         self.name = str(path)
@@ -176,12 +179,16 @@ class StreamedDataset:
         Size of a shuffle window.
     value_range:
         (min, max) of every value, from the scan made when the file was opened.
+    label_rule:
+        Turns a block's labels, as the file holds them, into what the model
+        takes (e.g. int64 classes); ``None``: batches carry no labels.
     """
 
     source: BlockSource
     blocks: np.ndarray
     window_bytes: int
     value_range: tuple[float, float] = (0.0, 0.0)
+    label_rule: Callable[[np.ndarray], np.ndarray] | None = None
     _rows: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -209,6 +216,19 @@ class StreamedDataset:
 
     def _block_rows(self, blocks: np.ndarray) -> np.ndarray:
         return self.source.starts[blocks + 1] - self.source.starts[blocks]
+
+    def with_labels(self, rule: Callable[[np.ndarray], np.ndarray] = np.asarray) -> StreamedDataset:
+        """This data with labels in its batches and chunks: ``rule`` of each block's label column.
+
+        ``rule`` is applied block by block, e.g. to check the classes a
+        conditional model takes; splits made before or after keep it.
+        """
+        if len(self.blocks) and self.source.labels(int(self.blocks[0])) is None:
+            raise DataError(f"{self.name} has no label column to stream; pass --label-column NAME (Parquet files only)")
+        return replace(self, label_rule=rule)
+
+    def _labels(self, block: int) -> np.ndarray:
+        return self.label_rule(self.source.labels(block))
 
     # ------------------------------------------------------------------ splits and samples
 
@@ -241,6 +261,11 @@ class StreamedDataset:
         for block in self.blocks[rank::world_size]:
             yield self.source.read(int(block))
 
+    def chunk_pairs(self, rank: int = 0, world_size: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """As :meth:`chunks`, each block with its labels (``None`` without a ``label_rule``)."""
+        for block in self.blocks[rank::world_size]:
+            yield self.source.read(int(block)), None if self.label_rule is None else self._labels(int(block))
+
     # ------------------------------------------------------------------ the epoch's batches
 
     def steps_per_epoch(self, batch_size: int, world_size: int = 1) -> int:
@@ -270,6 +295,19 @@ class StreamedDataset:
         multiple of ``world_size`` and rank r takes positions r, r + world, ...
         Windows that hold none of the wanted positions are not read.
         """
+        for x, _ in self._batches(batch_size, seed, epoch, start_batch, rank, world_size, labels=False):
+            yield x
+
+    def batch_pairs(
+        self, batch_size: int, seed: int, epoch: int, *, start_batch: int = 0, rank: int = 0, world_size: int = 1
+    ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """The batches of :meth:`batches`, each with its rows' labels (``None`` without a ``label_rule``)."""
+        labels = self.label_rule is not None
+        return self._batches(batch_size, seed, epoch, start_batch, rank, world_size, labels=labels)
+
+    def _batches(
+        self, batch_size: int, seed: int, epoch: int, start_batch: int, rank: int, world_size: int, *, labels: bool
+    ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         windows = self.windows(seed, epoch)
         n = len(self)
         total = math.ceil(n / world_size) * world_size
@@ -287,7 +325,8 @@ class StreamedDataset:
                 if position >= total:
                     break
         first = rank + world_size * start_batch * batch_size  # global position of the first wanted row
-        carry: np.ndarray | None = None
+        carry: np.ndarray | None = None  # rows short of a batch, from the previous window
+        carry_y: np.ndarray | None = None  # their labels
         for w, blocks, lo, size in plan:
             hi = lo + size
             if hi <= first:
@@ -297,32 +336,38 @@ class StreamedDataset:
             wanted = np.arange(begin, hi, world_size) - lo  # positions within the window
             if wanted.size == 0:
                 continue
-            buffer = self._read_window(blocks)
+            buffer, buffer_y = self._read_window(blocks, labels)
             perm = np.random.default_rng([seed, epoch, w]).permutation(len(buffer))
             rows = perm[wanted]  # rows of the buffer, in batch order
             i = 0
             while i < len(rows):
                 need = batch_size - (0 if carry is None else len(carry))
-                piece = buffer[rows[i : i + need]]  # (<= need, *shape), a copy
+                take = rows[i : i + need]
+                piece = buffer[take]  # (<= need, *shape), a copy
+                piece_y = None if buffer_y is None else buffer_y[take]
                 i += len(piece)
                 if carry is not None:
                     piece, carry = np.concatenate([carry, piece]), None
+                    piece_y, carry_y = (None if carry_y is None else np.concatenate([carry_y, piece_y])), None
                 if len(piece) == batch_size:
-                    yield piece
+                    yield piece, piece_y
                 else:
-                    carry = piece
-            del buffer
+                    carry, carry_y = piece, piece_y
+            del buffer, buffer_y
         if carry is not None:
-            yield carry
+            yield carry, carry_y
 
-    def _read_window(self, blocks: np.ndarray) -> np.ndarray:
+    def _read_window(self, blocks: np.ndarray, labels: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """The rows of ``blocks`` in one buffer, (rows, *shape), and their labels when ``labels``."""
         sizes = self._block_rows(blocks)
         buffer = np.empty((int(sizes.sum()), *self.sample_shape), dtype=np.float32)
         at = 0
         for block, size in zip(blocks, sizes):
             buffer[at : at + size] = self.source.read(int(block))
             at += int(size)
-        return buffer
+        if not labels:
+            return buffer, None
+        return buffer, np.concatenate([self._labels(int(block)) for block in blocks])
 
 
 def open_streamed(

@@ -194,7 +194,7 @@ class LossModule(nn.Module):
 
 def data_parallel(model: nn.Module, device: torch.device) -> Callable:
     """The model's ``loss_terms`` wrapped in DistributedDataParallel (rank 0's weights broadcast)."""
-    from torch.nn.parallel import DistributedDataParallel  # noqa: PLC0415
+    from torch.nn.parallel import DistributedDataParallel  # noqa: PLC0415 - only under torchrun (it pulls in the distributed stack)
 
     ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(LossModule(model), device_ids=ids, output_device=device.index if ids else None)

@@ -1,8 +1,9 @@
 """The one training loop: Adam on the mean per-sample loss, with exact resume.
 
-In-memory data is batched by indexing one tensor with a permutation; there
-is no per-sample DataLoader. Data larger than memory arrives in batches
-from a :class:`~vaekit.data.StreamedDataset`, a window of blocks at a time.
+One loop reads any :class:`~vaekit.training.batches.BatchSource`: in-memory
+tensors batched by indexing with a permutation (no per-sample DataLoader),
+or data larger than memory streamed from a
+:class:`~vaekit.data.StreamedDataset` a window of blocks at a time.
 Running sums stay on the device and are read once per epoch, so a step
 costs one host read (the NaN guard). Everything random comes from
 generators whose state is in the checkpoint: the batch order of epoch e is
@@ -16,7 +17,6 @@ order and DistributedDataParallel averages the gradients
 from __future__ import annotations
 
 import copy
-import itertools
 import math
 import random
 import sys
@@ -30,11 +30,12 @@ from torch import Tensor, nn
 
 from vaekit.config import TrainConfig
 from vaekit.data.streaming import StreamedDataset
-from vaekit.errors import VaekitError
+from vaekit.errors import ConfigError, VaekitError
 from vaekit.evaluation import mean_loss_terms
 from vaekit.objectives import capacity_at, kl_weight, trimmed_mean
 from vaekit.training import device as devices
 from vaekit.training import distributed
+from vaekit.training.batches import BatchSource, batch_source
 from vaekit.training.checkpoint import load_latest_checkpoint, save_checkpoint
 
 TERMS = ("loss", "reconstruction", "kl")
@@ -247,7 +248,7 @@ class Trainer:
 
     def fit(
         self,
-        train_x: Tensor | StreamedDataset,
+        train_x: Tensor | StreamedDataset | BatchSource,
         val_x: Tensor | StreamedDataset | None = None,
         *,
         until_epoch: int | None = None,
@@ -257,31 +258,23 @@ class Trainer:
         """Train until ``config.epochs`` (or early stopping); returns the per-epoch history.
 
         ``train_x`` and ``val_x`` are in-memory tensors or streamed parts of a
-        file. At the end the model holds the weights of the best validation
-        epoch (the last epoch when there is no validation data).
-        ``until_epoch`` stops earlier, with the current weights, so that
-        training can go on in slices (e.g. to evaluate between them);
-        schedules still span ``config.epochs``. ``train_y`` and ``val_y``
-        are labels (or covariates) row for row, for models that take them
-        (in-memory data only).
+        file (``train_x`` may also be any :class:`BatchSource`). At the end
+        the model holds the weights of the best validation epoch (the last
+        epoch when there is no validation data). ``until_epoch`` stops
+        earlier, with the current weights, so that training can go on in
+        slices (e.g. to evaluate between them); schedules still span
+        ``config.epochs``. ``train_y`` and ``val_y`` are labels (or
+        covariates) row for row of in-memory data, for models that take
+        them; streamed data brings its own (:meth:`StreamedDataset.with_labels`).
         """
         cfg = self.config
         last = cfg.epochs if until_epoch is None else min(until_epoch, cfg.epochs)
-        rank, world = self.world.rank, self.world.size
-        streamed = isinstance(train_x, StreamedDataset)
-        if streamed and (train_y is not None or val_y is not None):
-            raise TrainingError("labels are supported for in-memory data only; use --loading memory")
-        if streamed:
-            n = len(train_x)
-            steps_per_epoch = train_x.steps_per_epoch(cfg.batch_size, world)
-        else:
-            n = train_x.shape[0]
-            steps_per_epoch = math.ceil(math.ceil(n / world) / cfg.batch_size)
-            train_x = devices.place_data(train_x, self.device)
-            if train_y is not None:
-                train_y = train_y.to(train_x.device)
-        # Batches are copied to the device per step only when the data stays on the host.
-        host_batches = streamed or train_x.device != self.device
+        if isinstance(val_x, StreamedDataset) and val_y is not None:
+            raise ConfigError("streamed validation data carries its own labels: pass val_x.with_labels(rule), not val_y")
+        source = batch_source(
+            train_x, train_y, batch_size=cfg.batch_size, seed=cfg.seed, world=self.world, device=self.device
+        )
+        steps_per_epoch = source.steps_per_epoch
         has_val = val_x is not None and len(val_x) > 0
         if has_val and isinstance(val_x, Tensor):
             val_x = devices.place_data(val_x, self.device)
@@ -290,22 +283,14 @@ class Trainer:
             while self.epoch < last and not self.stopped_early:
                 started = time.perf_counter()
                 self.model.train()
-                if host_batches:
-                    self._host_epoch(train_x, steps_per_epoch, bar, train_y)
-                else:
-                    order = distributed.shard(self._epoch_order(n), rank, world).to(train_x.device)
-                    for b in range(self.batch_in_epoch, steps_per_epoch):
-                        idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-                        # index_select: a quarter of the time of train_x[idx] on CPU (one plain gather).
-                        if train_y is None:
-                            self._train_step(train_x.index_select(0, idx), steps_per_epoch)
-                        else:
-                            self._train_step(train_x.index_select(0, idx), steps_per_epoch, train_y.index_select(0, idx))
-                        self.batch_in_epoch = b + 1
-                        if bar is not None:
-                            bar.update(1)
-                        if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and b + 1 < steps_per_epoch:
-                            self.save()
+                for xb, yb in source.epoch(self.epoch, self.batch_in_epoch):
+                    self._train_step(xb, steps_per_epoch, yb)
+                    self.batch_in_epoch += 1
+                    if bar is not None:
+                        bar.update(1)
+                    every = cfg.checkpoint_every
+                    if every and self.step % every == 0 and self.batch_in_epoch < steps_per_epoch:
+                        self.save()  # mid-epoch only: _end_epoch saves at the end
                 self._end_epoch(val_x if has_val else None, steps_per_epoch, time.perf_counter() - started, val_y)
                 if bar is not None:
                     bar.set_postfix_str(self._summary(self.history[-1]), refresh=False)
@@ -316,42 +301,6 @@ class Trainer:
         if finished and has_val and self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         return self.history
-
-    def _host_epoch(
-        self, train_x: Tensor | StreamedDataset, steps_per_epoch: int, bar, train_y: Tensor | None = None
-    ) -> None:
-        """One epoch of batches that live on the host: streamed blocks, or a tensor too big for the GPU."""
-        cfg, rank, world = self.config, self.world.rank, self.world.size
-        if isinstance(train_x, StreamedDataset):
-            batches = (
-                torch.from_numpy(xb)
-                for xb in train_x.batches(
-                    cfg.batch_size, cfg.seed, self.epoch, start_batch=self.batch_in_epoch, rank=rank, world_size=world
-                )
-            )
-        else:
-            order = distributed.shard(self._epoch_order(len(train_x)), rank, world)
-            batches = (
-                train_x.index_select(0, order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
-                for b in range(self.batch_in_epoch, steps_per_epoch)
-            )
-        for b, xb in enumerate(batches, start=self.batch_in_epoch):
-            if train_y is not None:
-                yb = train_y.index_select(0, order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
-                self._train_step(devices.to_device(xb, self.device), steps_per_epoch, devices.to_device(yb, self.device))
-            else:
-                self._train_step(devices.to_device(xb, self.device), steps_per_epoch)
-            self.batch_in_epoch = b + 1
-            if bar is not None:
-                bar.update(1)
-            if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and b + 1 < steps_per_epoch:
-                self.save()
-
-    def _epoch_order(self, n: int) -> Tensor:
-        # A fresh generator per epoch: the order depends on (seed, epoch) only,
-        # so resuming mid-epoch replays the same permutation.
-        g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.epoch)
-        return torch.randperm(n, generator=g)
 
     def _first_compiled_step(self, xb: Tensor, steps_per_epoch: int, yb: Tensor | None = None) -> None:
         """The first step with --compile: timed (compilation happens in it), eager if compiling fails."""
@@ -483,8 +432,10 @@ class Trainer:
 
         The noise generator is separate from the training one, so evaluating
         never changes the course of training. Streamed data is evaluated a
-        block at a time; under torchrun each rank scores its share of the
-        rows and the sums are added up, so every rank sees the same numbers.
+        block at a time, with its file's labels when it has a label rule
+        (``y`` is for in-memory data); under torchrun each rank scores its
+        share of the rows and the sums are added up, so every rank sees the
+        same numbers.
         """
         seed = self.config.seed + 1
         rank, world = self.world.rank, self.world.size
@@ -492,12 +443,14 @@ class Trainer:
         if world == 1 and isinstance(x, Tensor):
             y = None if y is None else y.to(self.device)
             return mean_loss_terms(self.model, x.to(self.device), beta=self.beta, seed=seed, y=y, capacity=capacity)
-        chunks = x.chunks(rank, world) if isinstance(x, StreamedDataset) else [x[rank::world]]
-        y_chunks = itertools.repeat(None) if y is None else [y[rank::world]]  # streamed chunks carry no labels
+        if isinstance(x, StreamedDataset):
+            pairs = x.chunk_pairs(rank, world)  # with the file's labels when x has a label rule
+        else:
+            pairs = [(x[rank::world], None if y is None else y[rank::world])]
         sums = torch.zeros(len(TERMS) + 1, dtype=torch.float64, device=self.device)
-        for chunk, y_chunk in zip(chunks, y_chunks):
+        for chunk, y_chunk in pairs:
             chunk = devices.to_device(torch.as_tensor(chunk), self.device)
-            y_chunk = None if y_chunk is None else devices.to_device(y_chunk, self.device)
+            y_chunk = None if y_chunk is None else devices.to_device(torch.as_tensor(y_chunk), self.device)
             if len(chunk):
                 means = mean_loss_terms(self.model, chunk, beta=self.beta, seed=seed, y=y_chunk, capacity=capacity)
                 rows = len(chunk)
