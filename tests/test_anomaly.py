@@ -1,6 +1,7 @@
 """VAEAnomalyDetector and ``vaekit detect``: detection quality, conventions, saving, bad input."""
 
 import pickle
+import re
 
 import numpy as np
 import pandas as pd
@@ -53,10 +54,10 @@ def test_sklearn_and_pyod_conventions_agree(blobs, fitted):
     assert fitted.labels_.mean() == pytest.approx(fitted.contamination, abs=0.01)
 
 
-@pytest.mark.parametrize("score", ["elbo", "reconstruction", "iw"])
-def test_scores_are_deterministic_per_model(blobs, score):
+@pytest.mark.parametrize("score_type", ["elbo", "reconstruction", "iw"])
+def test_scores_are_deterministic_per_model(blobs, score_type):
     X, y = blobs
-    det = VAEAnomalyDetector(score=score, n_samples=5, **FAST).fit(X)
+    det = VAEAnomalyDetector(score_type=score_type, n_samples=5, **FAST).fit(X)
     first = det.anomaly_score(X)
     assert np.array_equal(first, det.anomaly_score(X))
     assert roc_auc_score(y, first) > 0.9
@@ -161,15 +162,42 @@ def test_bad_input_at_score_time(fitted, bad, match):
     "params, match",
     [
         ({"contamination": 0.7}, "contamination"),
-        ({"score": "mahalanobis"}, "invalid score"),
+        ({"score_type": "mahalanobis"}, "'score_type' parameter of VAEAnomalyDetector must be a str among"),
         ({"n_samples": 0}, "n_samples"),
         ({"trim_fraction": 1.0}, "trim_fraction"),
-        ({"likelihood": "poisson"}, "invalid likelihood"),
+        ({"likelihood": "poisson"}, "invalid value for 'likelihood'"),
+        ({"scaling": "minmax"}, "'scaling' parameter"),
     ],
 )
 def test_bad_settings_are_config_errors(blobs, params, match):
     with pytest.raises(ConfigError, match=match):
         VAEAnomalyDetector(**{**FAST, **params}).fit(blobs[0])
+
+
+def test_old_score_keyword_still_works_and_warns():
+    with pytest.warns(FutureWarning, match="'score' parameter .* deprecated.*score_type='iw'"):
+        det = VAEAnomalyDetector(score="iw")
+    assert det.score_type == "iw" and not hasattr(det, "score")  # scikit-learn's score() stays free
+    assert "score" not in det.get_params() and clone(det).score_type == "iw"
+    with pytest.warns(FutureWarning, match="score_type='reconstruction'"):
+        det.set_params(score="reconstruction")
+    assert det.score_type == "reconstruction"
+
+
+def test_estimator_saved_before_the_rename_loads(tmp_path, blobs, fitted):
+    import json
+    import warnings
+
+    fitted.save(tmp_path / "det")
+    file = tmp_path / "det" / "estimator.json"
+    state = json.loads(file.read_text())
+    state["params"]["score"] = state["params"].pop("score_type")
+    file.write_text(json.dumps(state))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the user cannot act on a warning about a saved file
+        loaded = VAEAnomalyDetector.load(tmp_path / "det")
+    assert loaded.get_params() == fitted.get_params()
+    assert np.array_equal(loaded.anomaly_score(blobs[0][:20]), fitted.anomaly_score(blobs[0][:20]))
 
 
 def test_bad_input_at_fit_time():
@@ -248,7 +276,7 @@ def test_cli_bad_score_input_is_one_line_and_writes_nothing(tmp_path, table, cap
                  "--out", str(scores)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
-    assert pytest.importorskip("re").search(match, err)
+    assert re.search(match, err)
     assert not scores.exists()
 
 

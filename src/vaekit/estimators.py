@@ -15,18 +15,30 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import warnings
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, OutlierMixin, TransformerMixin
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
+from vaekit.config import MAX_SEED, DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaekit.data.tables import as_samples
 from vaekit.errors import ConfigError, DataError, ModelFileError, RunDirError
+from vaekit.evaluation import iw_log_likelihood
 from vaekit.files import atomic_write
+from vaekit.io import load, load_run_config, save_model
+from vaekit.models import build_model
 from vaekit.tabular import TablePreprocessor
+from vaekit.training import Trainer
 
 ESTIMATOR_FILE = "estimator.json"
-SCORES = ("elbo", "reconstruction", "iw")
+#: The anomaly detector's ``score_type`` values.
+SCORE_TYPES = ("elbo", "reconstruction", "iw")
 #: Rows scored per forward pass (times the posterior draws): bounds memory on big tables.
 SCORE_CHUNK = 4096
 
@@ -67,6 +79,22 @@ class VAEEstimatorBase(BaseEstimator):
         Print one line per epoch.
     """
 
+    #: Every parameter's allowed values, checked at the start of ``fit`` by scikit-learn.
+    _parameter_constraints: dict = {
+        "latent_dim": [Interval(Integral, 1, None, closed="left"), None],
+        "hidden_dims": ["array-like", None],  # each size is checked by ModelConfig
+        "likelihood": [str, None],  # the name: by ModelConfig, against the registry (which imports torch)
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left"), None],
+        "steps": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "trim_fraction": [Interval(Real, 0, 1, closed="left")],
+        **TablePreprocessor._parameter_constraints,  # scaling, categorical, missing
+        "random_state": [Interval(Integral, 0, MAX_SEED, closed="both"), None],
+        "device": [str],  # auto, cpu, cuda or cuda:N: checked by TrainConfig
+        "verbose": ["verbose"],
+    }
     #: Auto latent size: the input features divided by this, clipped to [2, 16].
     _latent_divisor = 2
     #: With ``epochs=None``, at most this many passes over small data (None: no cap).
@@ -110,11 +138,8 @@ class VAEEstimatorBase(BaseEstimator):
 
     def _fit_vae(self, X: Any) -> np.ndarray:
         """Fit the preprocessing and the VAE on ``X``; returns the model inputs of ``X``."""
-        from vaekit.config import ModelConfig, TrainConfig  # noqa: PLC0415
-        from vaekit.models import build_model  # noqa: PLC0415
-        from vaekit.training import Trainer  # noqa: PLC0415
 
-        self._check_params()
+        self._validate_params()
         image = _is_image(X)
         if image:
             self.preprocessor_ = None
@@ -140,7 +165,6 @@ class VAEEstimatorBase(BaseEstimator):
             epochs=epochs, batch_size=min(self.batch_size, len(x)), lr=self.lr, val_fraction=0.0,
             kl_warmup_epochs=0, seed=self.seed_, trim_fraction=self.trim_fraction, device=self.device,
         )
-        import torch  # noqa: PLC0415
 
         with torch.random.fork_rng(devices=[]):  # the caller's global RNG is left as it was
             torch.manual_seed(self.seed_)
@@ -159,7 +183,6 @@ class VAEEstimatorBase(BaseEstimator):
         threads costs more than it saves, and on a busy machine the spinning
         threads slow every step tenfold.
         """
-        import torch  # noqa: PLC0415
 
         if getattr(self, "preprocessor_", None) is None:
             yield
@@ -190,17 +213,11 @@ class VAEEstimatorBase(BaseEstimator):
             conv_channels=(32, 64),
         )
 
-    def _check_params(self) -> None:
-        if self.likelihood is not None:
-            from vaekit.likelihoods import LIKELIHOODS  # noqa: PLC0415
-
-            if self.likelihood not in LIKELIHOODS:
-                raise ConfigError(f"invalid likelihood {self.likelihood!r}; choose one of {', '.join(LIKELIHOODS)}")
-        if not 0.0 <= self.trim_fraction < 1.0:
-            raise ConfigError(f"trim_fraction must be in [0, 1), got {self.trim_fraction}")
-        for name in ("steps", "batch_size"):
-            if not isinstance(getattr(self, name), (int, np.integer)) or getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+    def _validate_params(self) -> None:
+        try:
+            super()._validate_params()
+        except InvalidParameterError as e:
+            raise ConfigError(str(e)) from e  # vaekit's API promises ConfigError for bad settings
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -213,7 +230,7 @@ class VAEEstimatorBase(BaseEstimator):
 
     def _inputs(self, X: Any) -> np.ndarray:
         """``X`` as the fitted model's inputs, with the fit's preprocessing."""
-        self._check_fitted()
+        check_is_fitted(self, "model_")
         if self.preprocessor_ is None:
             x = _images(X, "X")
             if x.shape[1:] != tuple(self.model_config_.input_shape):
@@ -238,12 +255,6 @@ class VAEEstimatorBase(BaseEstimator):
                 f"X has {shape[1]} features, but {type(self).__name__} is expecting {expected} "
                 "features as input; pass the same columns in the same order as in fit"
             )
-
-    def _check_fitted(self) -> None:
-        from sklearn.exceptions import NotFittedError  # noqa: PLC0415
-
-        if not hasattr(self, "model_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
 
     # ------------------------------------------------------------------ saving
 
@@ -274,10 +285,8 @@ class VAEEstimatorBase(BaseEstimator):
         ``vaekit.load(path)`` gives the VAE) and ``estimator.json`` (the
         parameters, the preprocessing and the fitted thresholds).
         """
-        from vaekit.config import DataConfig, RunConfig  # noqa: PLC0415
-        from vaekit.io import save_model  # noqa: PLC0415
 
-        self._check_fitted()
+        check_is_fitted(self, "model_")
         path = Path(path)
         config = RunConfig(model=self.model_config_, train=self.train_config_, data=DataConfig(data="estimator"))
         save_model(path, self.model_, config)
@@ -289,7 +298,6 @@ class VAEEstimatorBase(BaseEstimator):
     @classmethod
     def load(cls, path: str | Path):
         """The estimator saved in ``path`` by :meth:`save`."""
-        from vaekit.io import load, load_run_config  # noqa: PLC0415
 
         path = Path(path)
         file = path / ESTIMATOR_FILE
@@ -300,6 +308,8 @@ class VAEEstimatorBase(BaseEstimator):
             if state["estimator"] != cls.__name__:
                 raise ModelFileError(f"{path} holds a {state['estimator']}, not a {cls.__name__}")
             params = state["params"]
+            if "score" in params:  # written before ``score`` was renamed ``score_type``
+                params["score_type"] = params.pop("score")
             if params.get("hidden_dims") is not None:
                 params["hidden_dims"] = tuple(params["hidden_dims"])
             estimator = cls(**params)
@@ -338,6 +348,11 @@ class VAETransformer(TransformerMixin, VAEEstimatorBase):
     (200, 2)
     """
 
+    _parameter_constraints: dict = {
+        **VAEEstimatorBase._parameter_constraints,
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(
         self,
         latent_dim: int | None = None,
@@ -366,14 +381,11 @@ class VAETransformer(TransformerMixin, VAEEstimatorBase):
 
     def fit(self, X: Any, y: Any = None) -> VAETransformer:
         """Fit on ``X``; ``y`` is ignored (present for pipelines)."""
-        if not isinstance(self.n_samples, (int, np.integer)) or self.n_samples < 1:
-            raise ConfigError(f"n_samples must be a positive integer, got {self.n_samples!r}")
         self._fit_vae(X)
         return self
 
     def transform(self, X: Any, sample: bool = False) -> np.ndarray:
         """Latent codes ``(N, latent_dim)``: posterior means, or draws with ``sample=True`` (seeded)."""
-        import torch  # noqa: PLC0415
 
         x = self._to_model(self._inputs(X))
         g = torch.Generator(device=x.device).manual_seed(0)
@@ -387,9 +399,8 @@ class VAETransformer(TransformerMixin, VAEEstimatorBase):
         Tables: numeric columns unscaled, each one-hot block as its most likely
         category (then the result is an object array); images: pixels ``(N, C, H, W)``.
         """
-        import torch  # noqa: PLC0415
 
-        self._check_fitted()
+        check_is_fitted(self, "model_")
         z = np.asarray(Z, dtype=np.float32)
         if z.ndim != 2 or z.shape[1] != self.model_config_.latent_dim:
             raise DataError(f"Z must have shape (N, {self.model_config_.latent_dim}), got {z.shape}")
@@ -409,11 +420,10 @@ class VAETransformer(TransformerMixin, VAEEstimatorBase):
         return float(np.mean(self.score_samples(X)))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        self._check_fitted()
+        check_is_fitted(self, "model_")
         return np.asarray([f"z{i}" for i in range(self.model_config_.latent_dim)], dtype=object)
 
     def _to_model(self, x: np.ndarray):
-        import torch  # noqa: PLC0415
 
         return torch.from_numpy(np.ascontiguousarray(x)).to(next(self.model_.parameters()).device)
 
@@ -421,7 +431,7 @@ class VAETransformer(TransformerMixin, VAEEstimatorBase):
 class VAEAnomalyDetector(OutlierMixin, VAEEstimatorBase):
     """Flags rows (or images) that a VAE trained on the data explains badly.
 
-    The anomaly score of a row is its negative ELBO (``score="elbo"``), its
+    The anomaly score of a row is its negative ELBO (``score_type="elbo"``), its
     expected reconstruction loss (``"reconstruction"``) or its
     importance-weighted negative log-likelihood (``"iw"``), averaged over
     ``n_samples`` posterior draws with a fixed seed: the same model always
@@ -435,7 +445,7 @@ class VAEAnomalyDetector(OutlierMixin, VAEEstimatorBase):
 
     Parameters
     ----------
-    score:
+    score_type:
         ``elbo``, ``reconstruction`` or ``iw``.
     n_samples:
         Posterior draws per row for the score.
@@ -447,6 +457,8 @@ class VAEAnomalyDetector(OutlierMixin, VAEEstimatorBase):
         Training leaves out each batch's highest-loss 30% of rows by default,
         so the anomalies in unlabelled training data are not learned; use 0
         when the training rows are known to be clean.
+    score:
+        Deprecated alias of ``score_type`` (it hid scikit-learn's ``score`` method).
     **others:
         As :class:`VAEEstimatorBase`.
 
@@ -470,6 +482,13 @@ class VAEAnomalyDetector(OutlierMixin, VAEEstimatorBase):
     # 0.002 mean ROC-AUC.
     _max_auto_epochs = 100
 
+    _parameter_constraints: dict = {
+        **VAEEstimatorBase._parameter_constraints,
+        "score_type": [StrOptions(set(SCORE_TYPES))],
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "contamination": [Interval(Real, 0, 0.5, closed="right")],
+    }
+
     def __init__(
         self,
         latent_dim: int | None = None,
@@ -487,27 +506,34 @@ class VAEAnomalyDetector(OutlierMixin, VAEEstimatorBase):
         random_state: int | None = None,
         device: str = "cpu",
         verbose: bool = False,
-        score: str = "elbo",
+        score_type: str = "elbo",
         n_samples: int = 10,
         contamination: float = 0.1,
+        *,
+        score: str | None = None,
     ) -> None:
         super().__init__(
             latent_dim=latent_dim, hidden_dims=hidden_dims, likelihood=likelihood, beta=beta, epochs=epochs,
             steps=steps, batch_size=batch_size, lr=lr, trim_fraction=trim_fraction, scaling=scaling,
             categorical=categorical, missing=missing, random_state=random_state, device=device, verbose=verbose,
         )
-        self.score = score
+        self.score_type = score_type if score is None else _renamed_score(score)
         self.n_samples = n_samples
         self.contamination = contamination
 
+    # The deprecated ``score`` keyword is stored as ``score_type``, never as an attribute (that would
+    # hide scikit-learn's ``score`` method): get_params, clone and save leave it out, set_params maps it.
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        return [name for name in super()._get_param_names() if name != "score"]
+
+    def set_params(self, **params) -> VAEAnomalyDetector:
+        if "score" in params:
+            params["score_type"] = _renamed_score(params.pop("score"))
+        return super().set_params(**params)
+
     def fit(self, X: Any, y: Any = None) -> VAEAnomalyDetector:
         """Fit on ``X`` (labels, if given, are ignored: training is unsupervised)."""
-        if self.score not in SCORES:
-            raise ConfigError(f"invalid score {self.score!r}; choose one of {', '.join(SCORES)}")
-        if not isinstance(self.n_samples, (int, np.integer)) or self.n_samples < 1:
-            raise ConfigError(f"n_samples must be a positive integer, got {self.n_samples!r}")
-        if not 0.0 < self.contamination <= 0.5:
-            raise ConfigError(f"contamination must be in (0, 0.5], got {self.contamination!r}")
         x = self._fit_vae(X)
         self.decision_scores_ = self._anomaly_scores(x)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.contamination))
@@ -533,7 +559,7 @@ class VAEAnomalyDetector(OutlierMixin, VAEEstimatorBase):
 
     def _anomaly_scores(self, x: np.ndarray) -> np.ndarray:
         with self._threads():
-            return _mean_neg_elbo(self.model_, x, self.n_samples, self.score)
+            return _mean_neg_elbo(self.model_, x, self.n_samples, self.score_type)
 
     def _fitted_state(self) -> dict[str, Any]:
         return {
@@ -550,29 +576,35 @@ class VAEAnomalyDetector(OutlierMixin, VAEEstimatorBase):
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
 
 
-def _mean_neg_elbo(model, x: np.ndarray, n_samples: int, score: str) -> np.ndarray:
-    """Per-row -ELBO (or reconstruction loss, or -log p(x) by importance sampling), over ``n_samples`` draws."""
-    import torch  # noqa: PLC0415
+def _renamed_score(value: Any) -> Any:
+    warnings.warn(
+        f"the 'score' parameter of VAEAnomalyDetector is deprecated and will be removed; use score_type={value!r}",
+        FutureWarning, stacklevel=3,
+    )
+    return value
 
-    from vaekit.evaluation import iw_log_likelihood  # noqa: PLC0415
+
+def _mean_neg_elbo(model, x: np.ndarray, n_samples: int, score_type: str) -> np.ndarray:
+    """Per-row -ELBO (or reconstruction loss, or -log p(x) by importance sampling), over ``n_samples`` draws."""
+
 
     device = next(model.parameters()).device
     # The same seeded draws for every row and every call (common random numbers): a row's
     # score depends on the model and that row only, not on the rows scored beside it.
     g = torch.Generator(device=device).manual_seed(0)
-    eps = torch.randn(n_samples, model.latent_dim, generator=g, device=device)  # (S, Z)
+    eps = torch.randn(n_samples, model.noise_dim, generator=g, device=device)  # (S, Z): the model's standard-normal noise per draw
     out = []
     model.eval()
     with torch.no_grad():
         for start in range(0, len(x), SCORE_CHUNK):
             xb = torch.from_numpy(np.ascontiguousarray(x[start : start + SCORE_CHUNK])).to(device)
-            if score == "iw":
+            if score_type == "iw":
                 out.append(-iw_log_likelihood(model, xb, k=n_samples, seed=start)[0].double())
                 continue
             total = torch.zeros(len(xb), dtype=torch.float64, device=device)
             for e in eps:
                 terms = model.loss_terms(xb, eps=e)
-                part = terms.reconstruction if score == "reconstruction" else terms.reconstruction + terms.kl
+                part = terms.reconstruction if score_type == "reconstruction" else terms.reconstruction + terms.kl
                 total += part.double()
             out.append(total / n_samples)
     return torch.cat(out).cpu().numpy().astype(np.float64)
@@ -584,7 +616,6 @@ def _is_image(X: Any) -> bool:
 
 def _images(X: Any, what: str) -> np.ndarray:
     """``(N, C, H, W)`` float32 images from an array of images (``(N, H, W)`` gets a channel)."""
-    from vaekit.data.tables import as_samples  # noqa: PLC0415
 
     if not isinstance(X, np.ndarray) or X.ndim not in (3, 4):
         raise DataError(f"{what} must be images (N, H, W) or (N, C, H, W) like the training data")

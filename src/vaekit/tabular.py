@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from sklearn.utils._param_validation import InvalidParameterError, StrOptions, validate_parameter_constraints
 
 from vaekit.errors import ConfigError, DataError
 
@@ -66,14 +67,20 @@ class TablePreprocessor:
         values) or ``impute`` (median for numbers, most frequent category).
     """
 
+    #: The settings' allowed values, in scikit-learn's form; the estimators that pass them on reuse it.
+    _parameter_constraints: dict = {
+        "scaling": [StrOptions(set(SCALINGS))],
+        "categorical": [StrOptions({"auto"}), list, tuple, None],
+        "missing": [StrOptions(set(MISSING))],
+    }
+
     def __init__(self, scaling: str = "standard", categorical: str | list[str] | None = "auto",
                  missing: str = "error") -> None:
-        if scaling not in SCALINGS:
-            raise ConfigError(f"invalid scaling {scaling!r}; choose one of {', '.join(SCALINGS)}")
-        if missing not in MISSING:
-            raise ConfigError(f"invalid missing {missing!r}; choose one of {', '.join(MISSING)}")
-        if not (categorical is None or categorical == "auto" or isinstance(categorical, (list, tuple))):
-            raise ConfigError(f"invalid categorical {categorical!r}; use 'auto', None or a list of column names")
+        params = {"scaling": scaling, "categorical": categorical, "missing": missing}
+        try:
+            validate_parameter_constraints(self._parameter_constraints, params, caller_name=type(self).__name__)
+        except InvalidParameterError as e:
+            raise ConfigError(str(e)) from e  # vaekit's API promises ConfigError for bad settings
         self.scaling = scaling
         self.categorical = categorical
         self.missing = missing
@@ -226,7 +233,7 @@ def as_frame(X: Any, what: str, names: list[str] | None = None):
     ``names`` (from a fitted preprocessor) names the columns of an array, whose
     column count must then match.
     """
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas loads only when a table is transformed, not with the estimators
 
     if type(X).__module__.startswith("scipy.sparse"):  # checked by name: no scipy import for dense data
         raise DataError(f"{what} is a sparse matrix; sparse input is not supported, pass a dense array (X.toarray())")
@@ -282,14 +289,14 @@ def _default_names(n: int) -> list[str]:
 
 
 def _is_categorical(values) -> bool:
-    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype  # noqa: PLC0415 - as above: pandas on use
 
     return is_bool_dtype(values) or not is_numeric_dtype(values)
 
 
 def _numeric_values(values, name: str) -> np.ndarray:
     """A column as float64, with a clear error for text in it."""
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas loads only when a table is transformed, not with the estimators
 
     if _is_categorical(values) and not values.isna().all():
         converted = pd.to_numeric(values, errors="coerce")
