@@ -1,4 +1,4 @@
-# Two entry points for a fresh machine: `make demo` and `make test`.
+# Two entry points for a fresh machine: `make demo` and `make test` (CI runs `make lint` first).
 # Each creates .venv (once), installs vaekit into it, then does its job.
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # with e.g. `make demo TORCH_SPEC="torch>=2.2"` to use your own torch.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test install browser clean
+.PHONY: demo test test-fast lint install browser clean
 
 install: $(VENV)/.installed
 
@@ -23,6 +23,16 @@ demo: install
 
 test: install browser
 	$(BIN)/python -m pytest -q
+
+# The suite without the tests marked slow: under a minute on two cores.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# Import rules (ruff: PLC0415 wants a reason for every import inside a function) and
+# the package's layers (import-linter: [tool.importlinter] in pyproject.toml).
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 
 # The report's browser test drives headless chromium. Install Debian's when it is
 # missing and this is root with apt-get (as on CI); never fail: without it that test skips.

@@ -31,27 +31,27 @@ DATASETS = (
 
 
 def vaekit_scores(X: np.ndarray, seed: int) -> np.ndarray:
-    from vaekit import VAEAnomalyDetector
+    from vaekit import VAEAnomalyDetector  # noqa: PLC0415 - each scorer imports only its own package
 
     detector = VAEAnomalyDetector(random_state=seed).fit(X)
     return detector.anomaly_score(X)
 
 
 def pyod_vae_scores(X: np.ndarray, seed: int) -> np.ndarray:
-    from pyod.models.vae import VAE
+    from pyod.models.vae import VAE  # noqa: PLC0415 - pyod: a competitor, installed only for this comparison
 
     detector = VAE(random_state=seed, verbose=0).fit(X)
     return detector.decision_function(X)
 
 
 def iforest_scores(X: np.ndarray, seed: int) -> np.ndarray:
-    from pyod.models.iforest import IForest
+    from pyod.models.iforest import IForest  # noqa: PLC0415 - pyod, as above
 
     return IForest(random_state=seed).fit(X).decision_function(X)
 
 
 def ecod_scores(X: np.ndarray, seed: int) -> np.ndarray:
-    from pyod.models.ecod import ECOD
+    from pyod.models.ecod import ECOD  # noqa: PLC0415 - pyod, as above
 
     return ECOD().fit(X).decision_function(X)
 

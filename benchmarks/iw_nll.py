@@ -64,9 +64,9 @@ def plain_loop(model, x: torch.Tensor, k: int) -> np.ndarray:
 
 def pythae_model(model):
     """pythae's VAE around vaekit's networks (same weights, pythae's evaluation code)."""
-    from pythae.models import VAE, VAEConfig
-    from pythae.models.base.base_utils import ModelOutput
-    from pythae.models.nn import BaseDecoder, BaseEncoder
+    from pythae.models import VAE, VAEConfig  # noqa: PLC0415 - pythae: the competitor, installed only for this comparison
+    from pythae.models.base.base_utils import ModelOutput  # noqa: PLC0415 - pythae, as above
+    from pythae.models.nn import BaseDecoder, BaseEncoder  # noqa: PLC0415 - pythae, as above
 
     class Encoder(BaseEncoder):
         def __init__(self):

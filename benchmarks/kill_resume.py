@@ -106,7 +106,7 @@ def count_rows(spec: str) -> int:
     if spec.endswith(".npz"):
         with np.load(spec) as f:
             return len(f["x"])
-    import vaekit  # noqa: PLC0415
+    import vaekit  # noqa: PLC0415 - only to count a data spec's rows; the measured runs import a frozen copy
 
     return len(vaekit.load_data(spec).x)
 
@@ -386,7 +386,7 @@ def _wait_and_kill(proc: subprocess.Popen, plan: Plan | None, out: Path, stale: 
 
 
 def same_weights(a: Path, b: Path) -> tuple[bool, str]:
-    from safetensors.numpy import load_file  # noqa: PLC0415
+    from safetensors.numpy import load_file  # noqa: PLC0415 - only for the final comparison of weights
 
     wa, wb = load_file(a), load_file(b)
     if wa.keys() != wb.keys():

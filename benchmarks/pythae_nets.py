@@ -13,9 +13,9 @@ from torch import nn
 
 def pythae_mlp_vae(hidden: int, latent: int, features: int = 784):
     """A pythae ``VAE`` (BCE reconstruction) with a features-hidden-latent MLP encoder and its mirror."""
-    from pythae.models import VAE, VAEConfig
-    from pythae.models.base.base_utils import ModelOutput
-    from pythae.models.nn import BaseDecoder, BaseEncoder
+    from pythae.models import VAE, VAEConfig  # noqa: PLC0415 - pythae: the competitor, installed only for this comparison
+    from pythae.models.base.base_utils import ModelOutput  # noqa: PLC0415 - pythae, as above
+    from pythae.models.nn import BaseDecoder, BaseEncoder  # noqa: PLC0415 - pythae, as above
 
     class Encoder(BaseEncoder):
         def __init__(self):

@@ -76,9 +76,9 @@ def vaekit_trainer(x: torch.Tensor, epochs: int, precision: str = "fp32") -> flo
 
 
 def pythae_trainer(x: torch.Tensor, epochs: int) -> float:
-    from pythae.pipelines import TrainingPipeline
-    from pythae.trainers import BaseTrainerConfig
-    from pythae_nets import pythae_mlp_vae
+    from pythae.pipelines import TrainingPipeline  # noqa: PLC0415 - pythae: the competitor, installed only for this comparison
+    from pythae.trainers import BaseTrainerConfig  # noqa: PLC0415 - pythae, as above
+    from pythae_nets import pythae_mlp_vae  # noqa: PLC0415 - imports pythae, as above
 
     torch.manual_seed(0)
     model = pythae_mlp_vae(HIDDEN, LATENT)

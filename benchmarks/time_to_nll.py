@@ -103,10 +103,10 @@ class PythaeScorer(nn.Module):
 
 
 def pythae_race(args, binary_train: Tensor, probe: Tensor) -> Race:
-    from pythae.data.datasets import BaseDataset
-    from pythae.trainers import BaseTrainer, BaseTrainerConfig
-    from pythae.trainers.training_callbacks import MetricConsolePrinterCallback, ProgressBarCallback
-    from pythae_nets import pythae_mlp_vae
+    from pythae.data.datasets import BaseDataset  # noqa: PLC0415 - pythae: the competitor, installed only for this comparison
+    from pythae.trainers import BaseTrainer, BaseTrainerConfig  # noqa: PLC0415 - pythae, as above
+    from pythae.trainers.training_callbacks import MetricConsolePrinterCallback, ProgressBarCallback  # noqa: PLC0415 - pythae, as above
+    from pythae_nets import pythae_mlp_vae  # noqa: PLC0415 - imports pythae, as above
 
     torch.manual_seed(0)
     vae = pythae_mlp_vae(HIDDEN, LATENT)

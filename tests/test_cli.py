@@ -233,6 +233,7 @@ def test_help_is_fast_and_does_not_import_torch():
         assert vaekit(command, "--help").returncode == 0
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_auto_matches_an_uninterrupted_run(tmp_path, tiny_npz):
     from safetensors.numpy import load_file
 

@@ -1,4 +1,4 @@
-"""Tests for vaekit.plots: grid geometry, PNG output, figure contents, atomic writes."""
+"""Tests for vaekit.images and vaekit.plots: grid geometry, PNG output, figure contents, atomic writes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vaekit import plots
+from vaekit import images, plots
 from vaekit.errors import DataError
 
 
@@ -56,20 +56,20 @@ def out(tmp_path):
 
 
 def test_image_grid_shape_follows_rows_columns_and_padding():
-    grid = plots.image_grid(np.zeros((5, 1, 4, 6)), nrow=3, padding=2)
+    grid = images.image_grid(np.zeros((5, 1, 4, 6)), nrow=3, padding=2)
     # 5 images, 3 per row -> 2 rows x 3 columns; 2 px between and around tiles.
     assert grid.shape == (2 * (4 + 2) + 2, 3 * (6 + 2) + 2)
 
 
 def test_image_grid_default_is_near_square():
-    grid = plots.image_grid(np.zeros((10, 1, 8, 8)))
+    grid = images.image_grid(np.zeros((10, 1, 8, 8)))
     cols = math.ceil(math.sqrt(10))  # 4 per row -> 3 rows
     assert grid.shape == (3 * 9 + 1, cols * 9 + 1)
 
 
 def test_image_grid_places_each_image_in_its_tile_and_pads_the_rest():
     values = [0.1, 0.2, 0.3, 0.4, 0.5]
-    grid = plots.image_grid(constant_images(values, (1, 4, 4)), nrow=2, padding=1, pad_value=0.9)
+    grid = images.image_grid(constant_images(values, (1, 4, 4)), nrow=2, padding=1, pad_value=0.9)
     for i, value in enumerate(values):
         row, col = divmod(i, 2)
         top, left = 1 + row * 5, 1 + col * 5
@@ -81,9 +81,9 @@ def test_image_grid_places_each_image_in_its_tile_and_pads_the_rest():
 
 
 def test_image_grid_rgb_keeps_channels_last():
-    images = np.zeros((2, 3, 4, 4))
-    images[:, 0], images[:, 1], images[:, 2] = 0.2, 0.5, 0.8
-    grid = plots.image_grid(images, nrow=2, padding=1, pad_value=0.0)
+    batch = np.zeros((2, 3, 4, 4))
+    batch[:, 0], batch[:, 1], batch[:, 2] = 0.2, 0.5, 0.8
+    grid = images.image_grid(batch, nrow=2, padding=1, pad_value=0.0)
     assert grid.shape == (6, 11, 3)
     np.testing.assert_array_equal(grid[1, 1], [0.2, 0.5, 0.8])
     np.testing.assert_array_equal(grid[2, 8], [0.2, 0.5, 0.8])  # second tile
@@ -91,15 +91,15 @@ def test_image_grid_rgb_keeps_channels_last():
 
 
 def test_image_grid_clips_values_and_zeroes_nan():
-    images = constant_images([-1.0, 2.0, np.nan], (1, 2, 2))
-    grid = plots.image_grid(images, nrow=3, padding=0)
+    batch = constant_images([-1.0, 2.0, np.nan], (1, 2, 2))
+    grid = images.image_grid(batch, nrow=3, padding=0)
     np.testing.assert_array_equal(grid, np.repeat([[0.0, 1.0, 0.0]], 2, axis=1).repeat(2, axis=0))
 
 
 @pytest.mark.parametrize("shape", [(8, 8), (2, 8, 8), (2, 2, 8, 8), (0, 1, 8, 8)])
 def test_image_grid_rejects_non_image_arrays(shape):
     with pytest.raises(DataError):
-        plots.image_grid(np.zeros(shape))
+        images.image_grid(np.zeros(shape))
 
 
 # ---------------------------------------------------------------- save_image_grid
@@ -115,13 +115,13 @@ def test_image_grid_rejects_non_image_arrays(shape):
     ],
 )
 def test_save_image_grid_upscales_small_grids(out, n, size, expected_width):
-    path = plots.save_image_grid(np.zeros((n, 1, size, size)), out / "grid.png")
+    path = images.save_image_grid(np.zeros((n, 1, size, size)), out / "grid.png")
     pixels = read_png(path)
     assert pixels.shape == (expected_width, expected_width)  # square grids stay square
 
 
 def test_save_image_grid_writes_the_pixels_by_nearest_neighbour(out):
-    path = plots.save_image_grid(constant_images([0.2]), str(out / "grid.png"), scale=3)
+    path = images.save_image_grid(constant_images([0.2]), str(out / "grid.png"), scale=3)
     assert isinstance(path, Path) and path == out / "grid.png"
     pixels = read_png(path)
     assert pixels.shape == (30, 30)
@@ -130,9 +130,9 @@ def test_save_image_grid_writes_the_pixels_by_nearest_neighbour(out):
 
 
 def test_save_image_grid_rgb_is_an_rgb_png(out):
-    images = np.zeros((4, 3, 8, 8))
-    images[:, 0] = 1.0  # pure red
-    pixels = read_png(plots.save_image_grid(images, out / "rgb.png", nrow=2, scale=2))
+    batch = np.zeros((4, 3, 8, 8))
+    batch[:, 0] = 1.0  # pure red
+    pixels = read_png(images.save_image_grid(batch, out / "rgb.png", nrow=2, scale=2))
     assert pixels.shape == (2 * (2 * 9 + 1), 2 * (2 * 9 + 1), 3)
     np.testing.assert_array_equal(pixels[4, 4], [255, 0, 0])
 
@@ -145,7 +145,7 @@ def test_reconstruction_grid_puts_each_input_above_its_output(out):
     inputs = constant_images([0.05 * (i + 1) for i in range(n_images)])
     outputs = constant_images([0.5 + 0.05 * (i + 1) for i in range(n_images)])
     pixels = read_png(
-        plots.save_reconstruction_grid(inputs, outputs, out / "recon.png", n=n_cols, scale=1)
+        images.save_reconstruction_grid(inputs, outputs, out / "recon.png", n=n_cols, scale=1)
     )
     pair_h = 2 * (h + 1) + 1  # two tile rows with 1 px padding
     band_h = 2
@@ -164,15 +164,15 @@ def test_reconstruction_grid_puts_each_input_above_its_output(out):
 
 
 def test_reconstruction_grid_default_scale_makes_digits_visible(out):
-    images = np.zeros((16, 1, 8, 8))
-    pixels = read_png(plots.save_reconstruction_grid(images, images, out / "recon.png"))
+    batch = np.zeros((16, 1, 8, 8))
+    pixels = read_png(images.save_reconstruction_grid(batch, batch, out / "recon.png"))
     # 8 columns -> 73 px wide -> x6; two pairs of 19 px plus a 2 px band -> 40 px.
     assert pixels.shape == (40 * 6, 73 * 6)
 
 
 def test_reconstruction_grid_rejects_mismatched_shapes(out):
     with pytest.raises(DataError, match="same shape"):
-        plots.save_reconstruction_grid(
+        images.save_reconstruction_grid(
             np.zeros((4, 1, 8, 8)), np.zeros((3, 1, 8, 8)), out / "r.png"
         )
     assert list(out.iterdir()) == []
@@ -398,15 +398,15 @@ def test_plot_latent_rejects_bad_input(out):
 
 def test_overwrite_replaces_the_file(out):
     target = out / "image.png"
-    plots.save_image_grid(constant_images([0.0]), target, scale=1)
-    plots.save_image_grid(constant_images([1.0]), target, scale=1)
+    images.save_image_grid(constant_images([0.0]), target, scale=1)
+    images.save_image_grid(constant_images([1.0]), target, scale=1)
     assert read_png(target)[5, 5] == 255
     assert [p.name for p in out.iterdir()] == ["image.png"]
 
 
 def test_missing_folder_is_not_created(tmp_path):
     with pytest.raises(FileNotFoundError):
-        plots.save_image_grid(constant_images([0.0]), tmp_path / "missing" / "grid.png")
+        images.save_image_grid(constant_images([0.0]), tmp_path / "missing" / "grid.png")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -414,7 +414,7 @@ def test_import_touches_neither_torch_nor_pyplot_nor_sklearn():
     code = (
         "import sys, vaekit\n"
         "before = set(sys.modules)\n"
-        "import vaekit.plots\n"
+        "import vaekit.images, vaekit.plots\n"
         "heavy = {'torch', 'matplotlib.pyplot', 'sklearn'}\n"
         "print(sorted((heavy & set(sys.modules)) - before))\n"
     )
@@ -422,11 +422,3 @@ def test_import_touches_neither_torch_nor_pyplot_nor_sklearn():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
-
-
-def test_plot_series_writes_a_png_and_refuses_empty_input(tmp_path):
-    path = plots.plot_series({"a": ([0, 1, 2], [99.0, 95.0, 91.0])}, tmp_path / "s.png",
-                             xlabel="min", ylabel="nats", title="t", levels=[95.0, 90.0])
-    assert read_png(path).shape[0] > 100
-    with pytest.raises(DataError):
-        plots.plot_series({"a": ([], [])}, tmp_path / "e.png", xlabel="", ylabel="", title="")

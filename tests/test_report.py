@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from vaekit.cli import main
-from vaekit.report import REPORT_FILE, SECTIONS, read_metrics, render_report
+from vaekit.report import REPORT_FILE, SECTIONS, render_report
+from vaekit.run_dir import read_metrics
 
 TINY = ["--epochs", "2", "--hidden-dims", "16", "--conv-channels", "4,8", "--batch-size", "16", "--quiet"]
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
@@ -102,6 +103,7 @@ def test_report_refuses_to_replace_another_file_without_overwrite(run_dir, tmp_p
     assert other.read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_report_regenerates_the_runs_own_page(run_dir):
     (run_dir / REPORT_FILE).write_text("stale")
     assert main(["report", str(run_dir), "--latent-method", "pca", "--quiet"]) == 0
@@ -219,6 +221,7 @@ def browser(tmp_path_factory):
     chromium.close()
 
 
+@pytest.mark.slow
 def test_the_browser_check_catches_broken_pages(browser, tmp_path):
     # The checks below are only worth something if they fail on a broken page.
     bad = tmp_path / "bad.html"
@@ -228,6 +231,7 @@ def test_the_browser_check_catches_broken_pages(browser, tmp_path):
     assert any("boom" in e for e in browser.errors())
 
 
+@pytest.mark.slow
 def test_report_loads_in_chromium_with_every_image(browser, run_dir, tmp_path):
     browser.open((run_dir / REPORT_FILE).as_uri())
     assert browser.errors() == []

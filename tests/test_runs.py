@@ -125,6 +125,7 @@ def test_resume_auto_restarts_a_run_killed_before_its_first_checkpoint(tmp_path,
         vaekit.train(tiny_images, out=finished, resume="auto", **SMALL)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:posterior collapse")
 def test_m2_draws_its_labelled_rows_once_and_resumes_with_them(tmp_path, tiny_images):
     import json
@@ -137,7 +138,7 @@ def test_m2_draws_its_labelled_rows_once_and_resumes_with_them(tmp_path, tiny_im
     whole = vaekit.train(data, tmp_path / "a", epochs=2, **kw)
     record = json.loads((tmp_path / "a" / "labelled_rows.json").read_text())
     assert len(record["rows"]) == 6 and np.bincount(y[record["rows"]]).tolist() == [3, 3]
-    assert whole.config.model.num_classes == 2 and whole.config.model.classifier_weight > 0
+    assert whole.config.model.num_classes == 2 and whole.config.model.options["classifier_weight"] > 0
     assert 0 <= whole.summary["val"]["accuracy"] <= 1
     vaekit.train(data, tmp_path / "b", epochs=1, **kw)
     resumed = vaekit.train(data, tmp_path / "b", epochs=2, resume="auto", **kw)

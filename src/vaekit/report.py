@@ -6,21 +6,19 @@ are embedded as base64 data URIs and the CSS is inline, so the file opens
 offline, from an e-mail or a CI artifact, with no network, no script and no
 companion files. Training writes it from the pictures it just drew
 (:func:`write_report`); ``vaekit report`` draws them again from the saved
-model and data (:func:`regenerate_report`).
+model and data (:func:`vaekit.runs.regenerate_report`). This module only
+renders: it reads no run folder and loads no model.
 """
 
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import json
 import math
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from vaekit.errors import DataError, ModelFileError, RunDirError
 from vaekit.files import atomic_write
 
 REPORT_FILE = "report.html"
@@ -175,113 +173,3 @@ def write_report(
     pictures = {name: (picture_dir / name).read_bytes() for name, _, _ in SECTIONS if (picture_dir / name).is_file()}
     page = render_report(title, config, summary, history, pictures)
     return atomic_write(path, lambda f: f.write(page), mode="w")
-
-
-# --------------------------------------------------------------------------- from a run folder
-
-
-def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """``metrics.csv`` back as one dict per epoch, numbers as floats (empty cells left out)."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    rows = []
-    with open(path, newline="") as f:
-        for raw in csv.DictReader(f):
-            row: dict[str, Any] = {}
-            for key, text in raw.items():
-                if text in ("", None):
-                    continue
-                try:
-                    row[key] = float(text)
-                except ValueError:
-                    row[key] = text  # e.g. True/False flags
-            rows.append(row)
-    return rows
-
-
-def _read_summary(run_dir: Path) -> dict[str, Any]:
-    from vaekit.runs import SUMMARY_FILE  # noqa: PLC0415
-
-    path = run_dir / SUMMARY_FILE
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        raise ModelFileError(f"{path} is not valid JSON ({str(exc)[:80]}); the run folder is damaged") from None
-
-
-def regenerate_report(
-    run_dir: str | Path,
-    *,
-    data: str | None = None,
-    split: str = "train",
-    label_column: str | None = None,
-    latent_method: str = "tsne",
-    out: str | Path | None = None,
-    overwrite: bool = False,
-) -> Path:
-    """Draw a run's pictures again from its saved model and data, and write its report.
-
-    Parameters
-    ----------
-    run_dir
-        A trained run folder.
-    data
-        Data spec for reconstructions and the latent scatter; defaults to the
-        run's own (``config.json``), whose validation rows are then shown.
-    split, label_column
-        As for the other commands.
-    latent_method
-        ``"tsne"`` or ``"pca"`` for latent spaces of more than two dimensions.
-    out
-        Where to write; ``RUN_DIR/report.html`` by default (always regenerated).
-    overwrite
-        Replace an existing file at ``out``.
-
-    Returns
-    -------
-    Path
-        The report written.
-    """
-    import numpy as np  # noqa: PLC0415
-
-    from vaekit.data import split_indices  # noqa: PLC0415
-    from vaekit.io import load, load_run_config  # noqa: PLC0415
-    from vaekit.runs import METRICS_FILE, load_data_for, write_pictures  # noqa: PLC0415
-
-    run_dir = Path(run_dir)
-    # The run's own report is derived from the folder: regenerating it is the point.
-    # Any other file is the user's and needs ``overwrite``.
-    own = out is None
-    out = run_dir / REPORT_FILE if out is None else Path(out)
-    if out.exists() and not overwrite and not own:
-        raise RunDirError(f"{out} already exists; pass --overwrite to replace it")
-    if out.is_dir():
-        raise RunDirError(f"{out} is a folder; give a file name ending in .html")
-    cfg = load_run_config(run_dir)
-    model = load(run_dir)
-    spec = data or cfg.data.data
-    try:
-        dataset = load_data_for(run_dir, spec, split=split, label_column=label_column)
-    except DataError as exc:
-        if data is not None:
-            raise
-        # A run trained on an in-memory array keeps no spec of its data.
-        raise DataError(f"{exc}; pass the run's data with --data SPEC") from None
-    if data is None and split == "train":
-        # The run's own data: show its validation rows, as training did.
-        _, index = split_indices(len(dataset), cfg.train.val_fraction, cfg.train.seed)
-        if not len(index):
-            index = np.arange(len(dataset))
-    else:
-        index = np.arange(len(dataset))
-    history = read_metrics(run_dir / METRICS_FILE)
-    with tempfile.TemporaryDirectory(prefix="vaekit-report-") as tmp:
-        write_pictures(Path(tmp), model, dataset, index, history, latent_method=latent_method)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        return write_report(
-            out, title=run_dir.resolve().name, config=cfg.to_dict(), summary=_read_summary(run_dir),
-            history=history, picture_dir=tmp,
-        )

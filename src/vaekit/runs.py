@@ -12,12 +12,9 @@ byte is written.
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
-import math
-import os
-import shutil
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -28,12 +25,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from vaekit import explore, images
 from vaekit.config import RunConfig, load_config_file
 from vaekit.data import (
     Dataset,
     dataset_from_array,
     load_data,
     source_kind,
+    split_indices,
     split_rows,
     take_rows,
     validate_for_likelihood,
@@ -41,24 +40,32 @@ from vaekit.data import (
 from vaekit.data import labels as label_rules
 from vaekit.data.streaming import StreamedDataset
 from vaekit.errors import ConfigError, DataError, RunDirError
-from vaekit.evaluation import accuracy, active_units, evaluate
-from vaekit.files import TMP_PREFIX, atomic_write
-from vaekit.io import CONFIG_FILE, load_run_config, save_config, save_model
-from vaekit.models import MODELS, build_model
+from vaekit.files import atomic_write
+from vaekit.io import CONFIG_FILE, load, load_run_config, save_config, save_model
+from vaekit.models import build_model, check_model_config, model_class
 from vaekit.presets import preset as preset_settings
 from vaekit.report import REPORT_FILE, write_report
+from vaekit.run_dir import (
+    CHECKPOINT_DIR,
+    LABELLED_FILE,
+    METRICS_FILE,
+    check_run_dir,
+    clear_run_dir,
+    read_metrics,
+    read_summary,
+    run_lock,
+    write_metrics,
+    write_summary,
+)
+from vaekit.summary import LATENT_KEYS, summarize
 from vaekit.tensorboard_log import TENSORBOARD_DIR, TensorBoardLogger, summary_writer_class
 from vaekit.training import Trainer, distributed
-from vaekit.training.checkpoint import checkpoint_paths, sweep_temp_files
+from vaekit.training.checkpoint import sweep_temp_files
 
-CHECKPOINT_DIR = "checkpoints"
-LOCK_FILE = ".lock"
-LABELLED_FILE = "labelled_rows.json"
-METRICS_FILE = "metrics.csv"
-SUMMARY_FILE = "summary.json"
 #: Keys that may differ when a run is resumed (to train it for longer).
 RESUMABLE_CHANGES = {"epochs", "patience", "num_threads", "checkpoint_every", "keep_checkpoints", "device", "compile"}
 EVAL_SAMPLES = 10  # posterior draws per row in summary.json: steadier than one
+LATENT_ROWS = 5000  # rows for the active units in summary.json: enough for a steady variance
 N_PICTURE_SAMPLES = 64
 N_RECONSTRUCTIONS = 32
 TRAVERSAL_STEPS = 9  # odd, so the middle column is z_i = 0
@@ -111,6 +118,9 @@ def train(
     overwrite: bool = False,
     quiet: bool = False,
     tensorboard: bool = False,
+    encoder: nn.Module | None = None,
+    decoder: nn.Module | None = None,
+    prior: nn.Module | None = None,
     **overrides: Any,
 ) -> TrainResult:
     """Train a model and, when ``out`` is given, write its run folder.
@@ -137,6 +147,10 @@ def train(
     tensorboard:
         Also log metrics and sample grids to ``out/tensorboard`` (needs
         ``out`` and ``pip install 'vaekit[tensorboard]'``).
+    encoder, decoder, prior:
+        Parts of your own instead of vaekit's (see :class:`~vaekit.models.VAE`);
+        resuming and loading the run need the same ones passed again. A
+        string ``prior`` is the config setting (``"normal"``, ``"mog"``, ``"vamp"``).
     **overrides:
         Any config key, e.g. ``latent_dim=8, epochs=20``.
 
@@ -150,11 +164,14 @@ def train(
     if isinstance(data, str):
         overrides["data"] = data
     run_dir = None if out is None else Path(out)
+    if isinstance(prior, str):  # the config setting of the same name, not a module of your own
+        overrides["prior"], prior = prior, None
     source = "config"
     if isinstance(config, (str, Path)):  # read the file once: for the settings and, on resume, its keys
         source, config = str(config), load_config_file(config)
     cfg = resolve_config(config, overrides, preset, source=source)
     cfg.validate()  # settings first: no data is read (or downloaded) for a bad config
+    check_model_config(cfg.model)
     if tensorboard:
         if run_dir is None:
             raise ConfigError("tensorboard=True needs a run folder to log into: pass out=RUN_DIR")
@@ -163,7 +180,7 @@ def train(
     distributed.init_process_group(distributed.resolve_device(cfg.train.device))
     resuming = False
     if run_dir is not None:
-        resuming = distributed.on_main(lambda: _check_run_dir(run_dir, resume, overwrite))
+        resuming = distributed.on_main(lambda: check_run_dir(run_dir, resume, overwrite))
         if resuming:
             given = set(overrides) | _keys_of(config) | set(preset_settings(preset) if preset else {})
             cfg = _resume_config(run_dir, cfg, given)
@@ -187,16 +204,17 @@ def train(
             run_dir.mkdir(parents=True, exist_ok=True)
             stack.enter_context(run_lock(run_dir))
             # Decided again under the lock: another run may have finished in between.
-            if _check_run_dir(run_dir, resume, overwrite) != resuming:
+            if check_run_dir(run_dir, resume, overwrite) != resuming:
                 raise RunDirError(f"run folder {run_dir} changed while this run was starting; start it again")
             sweep_temp_files(run_dir)  # half-written pictures or summaries of a killed run
             if not resuming:
-                _clear_run_dir(run_dir)  # --overwrite, or the remains of a run killed at start-up
+                clear_run_dir(run_dir)  # --overwrite, or the remains of a run killed at start-up
             save_config(run_dir, cfg)
             if labels is not None and labels.labelled is not None:
                 _write_labelled_rows(run_dir, cfg, labels)
         callbacks = [stack.enter_context(TensorBoardLogger(run_dir / TENSORBOARD_DIR))] if tensorboard and distributed.is_main() else []
-        result = _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet, callbacks, labels)
+        parts = {"encoder": encoder, "decoder": decoder, "prior": prior}
+        result = _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet, callbacks, labels, parts)
     return result
 
 
@@ -216,11 +234,11 @@ class RunLabels:
 
 def _training_labels(cfg: RunConfig, dataset, train_idx) -> RunLabels | None:
     """Labels for a model that takes them (cvae, m2), checked; None for the others."""
-    model_class = MODELS[cfg.model.model]
+    family = model_class(cfg.model)
     name = cfg.model.model
-    if cfg.data.labels_per_class is not None and not model_class.semi_supervised:
+    if cfg.data.labels_per_class is not None and not family.semi_supervised:
         raise ConfigError(f"labels_per_class chooses the labelled rows of m2; model '{name}' does not use it")
-    if not model_class.conditional:
+    if not family.conditional:
         return None
     if isinstance(dataset, StreamedDataset):
         raise ConfigError(f"model '{name}' trains on labels, which streamed data does not carry; use --loading memory")
@@ -229,27 +247,27 @@ def _training_labels(cfg: RunConfig, dataset, train_idx) -> RunLabels | None:
             f"model '{name}' needs labels but {dataset.name} has none; use data with labels "
             "(digits, mnist, sprites, a .npz with y, or a table with --label-column)"
         )
-    if cfg.model.condition_dim or (np.asarray(dataset.y).ndim == 2 and not model_class.semi_supervised):
+    if cfg.model.condition_dim or (np.asarray(dataset.y).ndim == 2 and not family.semi_supervised):
         y = label_rules.covariates(dataset.y, dataset.name)
         if cfg.model.condition_dim not in (0, y.shape[1]):
             raise DataError(f"{dataset.name} has {y.shape[1]} covariates but condition_dim is {cfg.model.condition_dim}")
         cfg.model.condition_dim = y.shape[1]
         return RunLabels(y=y, fit_rows=train_idx)
-    y = label_rules.class_labels(dataset.y, dataset.name, allow_missing=model_class.semi_supervised)
+    y = label_rules.class_labels(dataset.y, dataset.name, allow_missing=family.semi_supervised)
     classes = int(y.max()) + 1 if (y >= 0).any() else 0
     if cfg.model.num_classes == 0:
         cfg.model.num_classes = max(classes, 2)
     elif classes > cfg.model.num_classes:
         raise DataError(f"{dataset.name} has labels up to {classes - 1} but num_classes is {cfg.model.num_classes}")
-    if not model_class.semi_supervised:
+    if not family.semi_supervised:
         return RunLabels(y=y, fit_rows=train_idx)
     rows = label_rules.semi_supervised_rows(
         y, train_idx, cfg.data.labels_per_class, cfg.train.labelled_share, cfg.train.seed
     )
     seen = np.full_like(y, label_rules.UNLABELLED)
     seen[rows.labelled] = y[rows.labelled]
-    if cfg.model.classifier_weight is None:
-        cfg.model.classifier_weight = label_rules.kingma_classifier_weight(len(train_idx), len(rows.labelled))
+    if cfg.model.options.get("classifier_weight") is None:
+        cfg.model.options["classifier_weight"] = label_rules.kingma_classifier_weight(len(train_idx), len(rows.labelled))
     return RunLabels(y=seen, fit_rows=rows.fit_rows, true=y, labelled=rows.labelled)
 
 
@@ -278,9 +296,11 @@ def labels_for_model(model: nn.Module, data: Dataset) -> torch.Tensor | None:
     return torch.from_numpy(label_rules.class_labels(data.y, data.name, allow_missing=False))
 
 
-def _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet, on_epoch_end=(), labels=None) -> TrainResult:
+def _train_into(
+    run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet, on_epoch_end=(), labels=None, parts=None
+) -> TrainResult:
     torch.manual_seed(cfg.train.seed)  # weight initialisation
-    model = build_model(cfg.model)
+    model = build_model(cfg.model, **{name: part for name, part in (parts or {}).items() if part is not None})
     log = None if quiet or not distributed.is_main() else (lambda line: print(line, file=sys.stderr, flush=True))
     trainer = Trainer(
         model,
@@ -309,7 +329,7 @@ def _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet, on_e
     summary = _summary(model, dataset, train_idx, val_idx, trainer, seconds, labels)
     if summary["active_units"] == 0:
         message = (
-            f"posterior collapse: none of the {cfg.model.latent_dim} latent dimensions is active "
+            f"posterior collapse: none of the {model.latent_dim} latent dimensions is active "
             "(variance of the posterior mean across the data <= 0.01), so the decoder ignores z; "
             "remedies: KL warm-up (--kl-warmup-epochs 10), a lower --beta, or free bits (--free-bits 0.1)"
         )
@@ -318,7 +338,7 @@ def _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet, on_e
     if run_dir is not None:
         save_model(run_dir, model, cfg)
         write_metrics(run_dir / METRICS_FILE, history)
-        atomic_write(run_dir / SUMMARY_FILE, lambda f: json.dump(summary, f, indent=2), mode="w")
+        write_summary(run_dir, summary)
         write_pictures(run_dir, model, dataset, val_idx if len(val_idx) else train_idx, history)
         write_report(
             run_dir / REPORT_FILE, title=run_dir.resolve().name, config=cfg.to_dict(), summary=summary,
@@ -329,72 +349,7 @@ def _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet, on_e
     return result
 
 
-# --------------------------------------------------------------------------- run folder
-
-
-@contextlib.contextmanager
-def run_lock(run_dir: Path):
-    """Hold an exclusive lock on ``run_dir`` so two runs never write into it at once.
-
-    ``flock`` locks die with their process, so a run killed with -9 leaves no
-    stale lock behind.
-    """
-    try:
-        import fcntl  # noqa: PLC0415 - POSIX only
-    except ImportError:  # pragma: no cover - Windows: no locking
-        yield
-        return
-    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise RunDirError(
-                f"run folder {run_dir} is in use by another vaekit process (pid {owner}); "
-                "wait for it to finish or choose another --out"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        os.close(fd)
-
-
-def _clear_run_dir(run_dir: Path) -> None:
-    """Remove a previous run's files (for --overwrite), keeping the lock we hold."""
-    for path in run_dir.iterdir():
-        if path.name == LOCK_FILE:
-            continue
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-
-
-#: What a run writes before its first checkpoint: a folder holding only these
-#: was killed at start-up and --resume auto starts it afresh.
-_START_UP_FILES = {LOCK_FILE, CONFIG_FILE}
-
-
-def _check_run_dir(run_dir: Path, resume: str | None, overwrite: bool) -> bool:
-    """True when the run should resume from checkpoints in ``run_dir``."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunDirError(f"{run_dir} is a file, not a run folder; choose another --out")
-    if not run_dir.is_dir():
-        return False
-    has_checkpoints = bool(checkpoint_paths(run_dir / CHECKPOINT_DIR))
-    if resume == "auto" and has_checkpoints:
-        return True
-    # Temp files are a killed writer's leftovers (swept once the lock is held).
-    leftovers = {p.name for p in run_dir.iterdir() if not p.name.startswith(TMP_PREFIX)} - {CHECKPOINT_DIR}
-    killed_at_start = resume == "auto" and leftovers <= _START_UP_FILES
-    if leftovers - {LOCK_FILE} and not overwrite and not killed_at_start:
-        raise RunDirError(
-            f"run folder {run_dir} already exists; pass --overwrite to replace it"
-            + (" or --resume auto to continue it" if has_checkpoints else "")
-        )
-    return False
+# --------------------------------------------------------------------------- resuming
 
 
 def _keys_of(config: Any) -> set[str]:
@@ -450,56 +405,42 @@ def _fit_inputs(dataset, train_idx, val_idx) -> tuple[Any, Any]:
 
 
 def _summary(model, dataset, train_idx, val_idx, trainer: Trainer, seconds: float, labels=None) -> dict[str, Any]:
+    """summary.json: the run's facts, :func:`vaekit.summary.summarize` of each split, the latent space's
+    measures (of the validation rows, else the training rows) at the top level."""
     # Streamed data is summarised on a sample of whole blocks ("n" says how many rows).
-    train_x = take_rows(dataset, train_idx).x
+    train_rows = take_rows(dataset, train_idx)
+    val_rows = take_rows(dataset, val_idx) if len(val_idx) else None
     # A cvae is scored given its labels; m2 on its unlabelled bound, plus the accuracy of its classifier.
     given = None if labels is None or model.semi_supervised else labels.y
+    true = None if labels is None else labels.true
+
+    def split(rows: Dataset, index, latent: bool) -> dict[str, Any]:
+        known = None if true is None or not (true[index] >= 0).any() else true[index]
+        return summarize(
+            model, rows.x, y=None if given is None else given[index], labels=known,
+            factors=rows.factors, factor_names=rows.factor_names, n_samples=EVAL_SAMPLES,
+            latent=latent, latent_rows=LATENT_ROWS,
+        )
+
     summary: dict[str, Any] = {
         "epochs_trained": trainer.epoch,
         "steps": trainer.step,
         "stopped_early": trainer.stopped_early,
         "best_epoch": trainer.best_epoch or trainer.epoch,
         "train_seconds": round(seconds, 3),
-        "train": evaluate(model, train_x, n_samples=EVAL_SAMPLES, y=None if given is None else given[train_idx]),
+        "train": split(train_rows, train_idx, latent=val_rows is None),
     }
     if trainer.compile_seconds is not None:
         summary["compile_seconds"] = round(trainer.compile_seconds, 3)
-    val_x = take_rows(dataset, val_idx).x if len(val_idx) else None
-    if val_x is not None:
-        summary["val"] = evaluate(model, val_x, n_samples=EVAL_SAMPLES, y=None if given is None else given[val_idx])
+    if val_rows is not None:
+        summary["val"] = split(val_rows, val_idx, latent=True)
     if labels is not None and labels.true is not None:
         summary["labelled_rows"] = int(len(labels.labelled))
-        summary["train"]["accuracy"] = accuracy(model, train_x, labels.true[train_idx])
-        if val_x is not None and (labels.true[val_idx] >= 0).any():
-            summary["val"]["accuracy"] = accuracy(model, val_x, labels.true[val_idx])
-    rows = train_idx if val_x is None else val_idx
-    units = active_units(
-        model, (train_x if val_x is None else val_x)[:5000], y=None if given is None else given[rows][:5000]
-    )
-    summary["active_units"] = units["count"]
-    summary["kl_per_dim"] = [round(v, 5) for v in units["kl_per_dim"]]
+    scored = summary["train" if val_rows is None else "val"]
+    summary.update({key: scored.pop(key) for key in LATENT_KEYS if key in scored})
+    if summary.get("kl_per_dim") is not None:  # None: the KL does not split by dimension (mixture priors, flows)
+        summary["kl_per_dim"] = [round(v, 5) for v in summary["kl_per_dim"]]
     return summary
-
-
-def write_metrics(path: Path, history: list[dict[str, float]]) -> Path:
-    """One row per epoch; columns are the union of the history's keys."""
-    columns: list[str] = []
-    for row in history:
-        columns += [k for k in row if k not in columns]
-
-    def write(f) -> None:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        for row in history:
-            writer.writerow({k: _fmt(row.get(k)) for k in columns})
-
-    return atomic_write(path, write, mode="w")
-
-
-def _fmt(value: Any) -> Any:
-    if isinstance(value, float) and math.isfinite(value) and not value.is_integer():
-        return f"{value:.6g}"
-    return value
 
 
 def write_pictures(
@@ -516,7 +457,7 @@ def write_pictures(
     the scatter: ``"pca"`` (fast, the default at the end of training) or
     ``"tsne"``.
     """
-    from vaekit import explore, plots  # noqa: PLC0415 - matplotlib only when pictures are drawn
+    from vaekit import plots  # noqa: PLC0415 - matplotlib loads only when pictures are drawn
 
     model.eval()
     g = torch.Generator().manual_seed(0)
@@ -527,8 +468,8 @@ def write_pictures(
     recon = model.reconstruct(x[:N_RECONSTRUCTIONS], y=None if y is None else y[:N_RECONSTRUCTIONS]).numpy()
     written = [plots.plot_training_curves(history, run_dir / "curves.png")] if history else []
     if dataset.is_image:
-        written.append(plots.save_image_grid(samples, run_dir / "samples.png"))
-        written.append(plots.save_reconstruction_grid(shown.x[:N_RECONSTRUCTIONS], recon, run_dir / "reconstructions.png"))
+        written.append(images.save_image_grid(samples, run_dir / "samples.png"))
+        written.append(images.save_reconstruction_grid(shown.x[:N_RECONSTRUCTIONS], recon, run_dir / "reconstructions.png"))
     else:
         names = dataset.feature_names
         written.append(plots.plot_vectors(samples[:32], run_dir / "samples.png", "samples from the prior", names))
@@ -571,3 +512,72 @@ def load_data_for(
         )
     validate_for_likelihood(dataset, cfg.model.likelihood)
     return dataset
+
+
+def regenerate_report(
+    run_dir: str | Path,
+    *,
+    data: str | None = None,
+    split: str = "train",
+    label_column: str | None = None,
+    latent_method: str = "tsne",
+    out: str | Path | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Draw a run's pictures again from its saved model and data, and write its report.
+
+    Parameters
+    ----------
+    run_dir
+        A trained run folder.
+    data
+        Data spec for reconstructions and the latent scatter; defaults to the
+        run's own (``config.json``), whose validation rows are then shown.
+    split, label_column
+        As for the other commands.
+    latent_method
+        ``"tsne"`` or ``"pca"`` for latent spaces of more than two dimensions.
+    out
+        Where to write; ``RUN_DIR/report.html`` by default (always regenerated).
+    overwrite
+        Replace an existing file at ``out``.
+
+    Returns
+    -------
+    Path
+        The report written.
+    """
+    run_dir = Path(run_dir)
+    # The run's own report is derived from the folder: regenerating it is the point.
+    # Any other file is the user's and needs ``overwrite``.
+    own = out is None
+    out = run_dir / REPORT_FILE if out is None else Path(out)
+    if out.exists() and not overwrite and not own:
+        raise RunDirError(f"{out} already exists; pass --overwrite to replace it")
+    if out.is_dir():
+        raise RunDirError(f"{out} is a folder; give a file name ending in .html")
+    cfg = load_run_config(run_dir)
+    model = load(run_dir)
+    spec = data or cfg.data.data
+    try:
+        dataset = load_data_for(run_dir, spec, split=split, label_column=label_column)
+    except DataError as exc:
+        if data is not None:
+            raise
+        # A run trained on an in-memory array keeps no spec of its data.
+        raise DataError(f"{exc}; pass the run's data with --data SPEC") from None
+    if data is None and split == "train":
+        # The run's own data: show its validation rows, as training did.
+        _, index = split_indices(len(dataset), cfg.train.val_fraction, cfg.train.seed)
+        if not len(index):
+            index = np.arange(len(dataset))
+    else:
+        index = np.arange(len(dataset))
+    history = read_metrics(run_dir / METRICS_FILE)
+    with tempfile.TemporaryDirectory(prefix="vaekit-report-") as tmp:
+        write_pictures(Path(tmp), model, dataset, index, history, latent_method=latent_method)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return write_report(
+            out, title=run_dir.resolve().name, config=cfg.to_dict(), summary=read_summary(run_dir),
+            history=history, picture_dir=tmp,
+        )

@@ -239,9 +239,9 @@ def _fetch(url: str, dest: Path, md5: str, name: str) -> None:
     """Download ``url`` to ``dest`` if its MD5 is ``md5``; leave nothing behind otherwise."""
     # Imported here: urllib.request pulls in http, email and ssl, which the CLI's
     # startup should not pay for.
-    import http.client
-    import urllib.error
-    import urllib.request
+    import http.client  # noqa: PLC0415 - the network stack: loaded only for a download
+    import urllib.error  # noqa: PLC0415 - as above
+    import urllib.request  # noqa: PLC0415 - as above
 
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:

@@ -171,7 +171,7 @@ def _check_options(
 
 def _load_digits() -> Dataset:
     """scikit-learn's bundled 8x8 digits: no download, small enough for smoke tests."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # noqa: PLC0415 - scikit-learn loads only when the digits are asked for
 
     bunch = load_digits()
     # Pixel values are counts 0..16 of a 4x4 block of the original 32x32 bitmap.
@@ -181,7 +181,7 @@ def _load_digits() -> Dataset:
 
 def _load_sprites(spec: str) -> Dataset:
     """``sprites`` (the default number of rows) or ``sprites:N``: dSprites-style images drawn by code."""
-    from vaekit.data import sprites
+    from vaekit.data import sprites  # noqa: PLC0415 - the drawing code loads only when sprites are asked for
 
     _, colon, count = spec.partition(":")
     n = sprites.DEFAULT_ROWS
@@ -213,7 +213,7 @@ def _load_image_folder(root: Path, image_size: tuple[int, int] | None, spec: str
     Images in subfolders are labelled by the index of their top-level subfolder
     in sorted order, as torchvision's ImageFolder does.
     """
-    from PIL import Image
+    from PIL import Image  # noqa: PLC0415 - Pillow loads only for image folders
 
     files = sorted(
         p
@@ -258,7 +258,7 @@ def _load_image_folder(root: Path, image_size: tuple[int, int] | None, spec: str
 
 def _open_image(path: Path):
     """``PIL.Image.open`` with a one-line DataError naming the file."""
-    from PIL import Image
+    from PIL import Image  # noqa: PLC0415 - Pillow loads only for image folders
 
     try:
         return Image.open(path)

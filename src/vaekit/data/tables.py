@@ -124,8 +124,8 @@ def load_table(
     feature_names:
         Names of the ``D`` columns in ``x``, in file order.
     """
-    import pandas as pd
-    from pandas.api.types import is_numeric_dtype
+    import pandas as pd  # noqa: PLC0415 - pandas loads only when a table is read (the CLI starts without it)
+    from pandas.api.types import is_numeric_dtype  # noqa: PLC0415 - as above
 
     frame = _read_frame(path, pd)
     columns = [str(c) for c in frame.columns]
@@ -160,7 +160,7 @@ def labels_from_column(column) -> np.ndarray:
     float64, with NaN marking an unlabelled row; text becomes a numpy str array,
     with missing entries as ``""``.
     """
-    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype  # noqa: PLC0415 - pandas only for tables
 
     if is_bool_dtype(column):
         return column.to_numpy(dtype=np.int64)
@@ -177,7 +177,7 @@ def _read_frame(path: Path, pd):
     parquet = path.suffix.lower() == ".parquet"
     if parquet:
         try:
-            import pyarrow  # noqa: F401  (only checks that it is installed)
+            import pyarrow  # noqa: F401, PLC0415 - an optional extra: only checks that it is installed
         except ImportError as e:
             raise DataError("reading .parquet needs pyarrow: pip install 'vaekit[parquet]'") from e
     try:

@@ -17,12 +17,18 @@ from typing import Any
 
 import numpy as np
 
+from vaekit.cli.common import AddCommand, add_seed_flag, output_path
+from vaekit.data import load_data
+from vaekit.data.tables import _read_frame, printable
 from vaekit.errors import DataError, RunDirError
+from vaekit.files import atomic_write
+
+# torch (the estimator), pandas and matplotlib are imported inside the functions: `vaekit --help` must not load them.
 
 TABLE_SUFFIXES = (".csv", ".parquet")
 
 
-def add_parser(sub, command, add_seed) -> None:
+def add_detect(command: AddCommand) -> None:
     """Register ``vaekit detect {fit,score,evaluate}`` on the main parser's subcommands."""
     detect = command("detect", None, "anomaly detection: fit on data, score rows, evaluate against labels")
     inner = detect.add_subparsers(dest="detect_command", metavar="ACTION", parser_class=type(detect))
@@ -45,7 +51,7 @@ def add_parser(sub, command, add_seed) -> None:
     p.add_argument("--scaling", choices=("standard", "robust", "none"), default="standard", help="column scaling")
     p.add_argument("--impute", action="store_true", help="fill missing values (median, most frequent category)")
     p.add_argument("--trim-fraction", type=float, default=0.3, help="share of worst rows per batch left out (0 for clean data)")
-    add_seed(p)
+    add_seed_flag(p)
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
 
@@ -80,14 +86,14 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from vaekit.estimators import VAEAnomalyDetector  # noqa: PLC0415
+    from vaekit.estimators import VAEAnomalyDetector  # noqa: PLC0415 - imports torch: loaded when the command runs
 
     out = Path(args.out)
     if out.exists() and not (out.is_dir() and not any(out.iterdir())) and not args.overwrite:
         raise RunDirError(f"{out} already exists; pass --overwrite to replace it, or choose another --out")
     X, y, ids = read_rows(args.data, args.label_column, args.id_column, args.split)
     detector = VAEAnomalyDetector(
-        contamination=args.contamination, score=args.score, n_samples=args.samples, steps=args.steps,
+        contamination=args.contamination, score_type=args.score, n_samples=args.samples, steps=args.steps,
         epochs=args.epochs, latent_dim=args.latent_dim, scaling=args.scaling,
         missing="impute" if args.impute else "error", trim_fraction=args.trim_fraction, random_state=args.seed,
     ).fit(X)
@@ -98,7 +104,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     scores = detector.decision_scores_
     _write_scores(tmp / "scores.csv", ids, scores, detector.threshold_)
     _write_plots(tmp / "scores", scores, detector.threshold_, y)
-    from vaekit.evaluation import detection_metrics  # noqa: PLC0415
+    from vaekit.evaluation import detection_metrics  # noqa: PLC0415 - imports torch: loaded when the command runs
 
     metrics = detection_metrics(y, scores, detector.threshold_) if y is not None else None
     if metrics is not None:
@@ -115,9 +121,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from vaekit.cli import _output_path  # noqa: PLC0415  (cli imports this module)
-
-    out = _output_path(args.out, (".csv",), args.overwrite)
+    out = output_path(args.out, (".csv",), args.overwrite)
     stem = out.with_suffix("")
     _check_free(_plot_paths(stem, args.label_column is not None), args.overwrite)
     detector = _load(args.detector_dir)
@@ -139,7 +143,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     X, y, _ = read_rows(args.data, args.label_column, args.id_column, args.split)
     if y is None:
         raise DataError(f"{args.data} has no 0/1 anomaly labels; pass --label-column NAME (1 = anomaly, 0 = normal)")
-    from vaekit.evaluation import detection_metrics  # noqa: PLC0415
+    from vaekit.evaluation import detection_metrics  # noqa: PLC0415 - imports torch: loaded when the command runs
 
     scores = detector.anomaly_score(X)
     metrics = detection_metrics(y, scores, detector.threshold_)
@@ -163,8 +167,6 @@ def read_rows(spec: str, label_column: str | None, id_column: str | None, split:
         return _read_table(path, label_column, id_column)
     if label_column is not None or id_column is not None:
         raise DataError("--label-column and --id-column apply to .csv and .parquet tables only")
-    from vaekit.data import load_data  # noqa: PLC0415
-
     data = load_data(spec, split=split)
     labels = None
     if data.y is not None and np.isin(np.asarray(data.y), (0, 1)).all():
@@ -174,9 +176,7 @@ def read_rows(spec: str, label_column: str | None, id_column: str | None, split:
 
 
 def _read_table(path: Path, label_column: str | None, id_column: str | None):
-    import pandas as pd  # noqa: PLC0415
-
-    from vaekit.data.tables import _read_frame, printable  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415 - slow to import: loaded only for a table
 
     if not path.is_file():
         raise DataError(f"no such file: {path}")
@@ -215,7 +215,7 @@ def _binary_labels(values: np.ndarray, what: str) -> np.ndarray:
 
 
 def _load(folder: str):
-    from vaekit.estimators import VAEAnomalyDetector  # noqa: PLC0415
+    from vaekit.estimators import VAEAnomalyDetector  # noqa: PLC0415 - imports torch: loaded when the command runs
 
     if not Path(folder).is_dir():
         raise RunDirError(f"no such detector folder: {folder}; create one with: vaekit detect fit --out {folder}")
@@ -234,9 +234,7 @@ def _plot_paths(stem: Path, labelled: bool) -> list[Path]:
 
 
 def _write_scores(path: Path, ids: np.ndarray | None, scores: np.ndarray, threshold: float) -> None:
-    import pandas as pd  # noqa: PLC0415
-
-    from vaekit.files import atomic_write  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415 - slow to import: loaded only for a table
 
     table: dict[str, Any] = {} if ids is None else {"id": ids}
     table.update(score=scores, is_anomaly=(scores > threshold).astype(int))
@@ -245,7 +243,7 @@ def _write_scores(path: Path, ids: np.ndarray | None, scores: np.ndarray, thresh
 
 
 def _write_plots(stem: Path, scores: np.ndarray, threshold: float, y: np.ndarray | None) -> None:
-    from vaekit import plots  # noqa: PLC0415
+    from vaekit import plots  # noqa: PLC0415 - matplotlib: loaded only when plotting
 
     hist, *curves = _plot_paths(stem, y is not None)
     plots.plot_score_histogram(scores, threshold, hist, labels=y)
