@@ -29,6 +29,7 @@ def test_tags_group_each_split():
     assert _tag("beta") == "beta" and _tag("lr") == "lr"
 
 
+@pytest.mark.slow
 def test_train_logs_a_scalar_per_epoch_and_sample_grids(tmp_path, tiny_images):
     result = vaekit.train(tiny_images, out=tmp_path / "run", tensorboard=True, **TINY)
     events = read_events(tmp_path / "run" / TENSORBOARD_DIR)
@@ -44,12 +45,14 @@ def test_train_logs_a_scalar_per_epoch_and_sample_grids(tmp_path, tiny_images):
     assert events.Images("samples")[0].width > 0
 
 
+@pytest.mark.slow
 def test_logging_does_not_change_training(tmp_path, tiny_images):
     plain = vaekit.train(tiny_images, **TINY)
     logged = vaekit.train(tiny_images, out=tmp_path / "run", tensorboard=True, **TINY)
     assert [r["train_loss"] for r in plain.history] == [r["train_loss"] for r in logged.history]
 
 
+@pytest.mark.slow
 def test_cli_flag_writes_the_event_file(tmp_path, tiny_npz, capsys):
     argv = ["train", "--data", tiny_npz, "--out", tmp_path / "run", "--tensorboard", "--epochs", "2",
             "--latent-dim", "2", "--arch", "mlp", "--hidden-dims", "16", "--quiet"]
