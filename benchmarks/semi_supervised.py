@@ -51,8 +51,8 @@ def run(method: str, per_class: int, draw: int, args, train, x, test) -> dict:
     cfg.model.num_classes = 10
     train_idx, _ = split_indices(len(train), cfg.train.val_fraction, cfg.train.seed)
     rows = semi_supervised_rows(train.y, train_idx, per_class, cfg.train.labelled_share, draw)
-    if cfg.model.classifier_weight is None:
-        cfg.model.classifier_weight = kingma_classifier_weight(len(train_idx), len(rows.labelled))
+    if cfg.model.options.get("classifier_weight") is None:
+        cfg.model.options["classifier_weight"] = kingma_classifier_weight(len(train_idx), len(rows.labelled))
     cfg.validate()
     seen = np.full(len(train.y), UNLABELLED, dtype=np.int64)
     seen[rows.labelled] = train.y[rows.labelled]
@@ -72,7 +72,7 @@ def run(method: str, per_class: int, draw: int, args, train, x, test) -> dict:
               f"train loss {trainer.history[-1]['train_loss']:.2f}  test error {error:.2f}%", flush=True)
     return {"method": method, "labels": per_class * 10, "draw": draw, "epochs": trainer.epoch,
             "train_seconds": trained, "test_error": curve[-1][2], "curve": curve,
-            "classifier_weight": cfg.model.classifier_weight}
+            "classifier_weight": cfg.model.options["classifier_weight"]}
 
 
 def train_m1(train, test_x: torch.Tensor, epochs: int) -> tuple[torch.Tensor, torch.Tensor, float]:

@@ -40,7 +40,6 @@ def test_bad_keys_and_values_are_named(raw, phrase):
 @pytest.mark.parametrize(
     "cfg, phrase",
     [
-        (ModelConfig(likelihood="poisson"), "likelihood"),
         (ModelConfig(arch="transformer"), "arch"),
         (ModelConfig(latent_dim=0), "latent_dim"),
         (ModelConfig(beta=-1.0), "beta"),
@@ -54,6 +53,42 @@ def test_bad_keys_and_values_are_named(raw, phrase):
 def test_validation_names_the_key(cfg, phrase):
     with pytest.raises(ConfigError, match=phrase):
         cfg.validate()
+
+
+@pytest.mark.parametrize(
+    "cfg, phrase",
+    [
+        (ModelConfig(likelihood="poisson"), "invalid value for 'likelihood'"),
+        (ModelConfig(model="vqvae"), "invalid value for 'model'"),
+        (ModelConfig(model="iwae", options={"iw_samples": 0}), "iw_samples"),
+        (ModelConfig(model="iwae", options={"iw_samples": "many"}), "invalid value for 'iw_samples'"),
+        (ModelConfig(model="vae", options={"iw_samples": 3}), "model 'vae' has no option 'iw_samples'; it has none"),
+        (ModelConfig(model="m2", options={"alpha": 1}), "has no option 'alpha'; its options are classifier_weight"),
+    ],
+)
+def test_the_model_family_checks_its_name_likelihood_and_options(cfg, phrase):
+    from vaekit.models import check_model_config
+
+    with pytest.raises(ConfigError, match=phrase):
+        check_model_config(cfg)
+
+
+def test_options_are_data_saved_nested_and_legacy_flat_keys_still_read():
+    from vaekit.models import check_model_config
+
+    cfg = RunConfig.from_dict({"model": "iwae", "iw_samples": "7"})  # a flat key, as in a YAML file
+    assert cfg.model.options == {"iw_samples": "7"}
+    assert check_model_config(cfg.model).iw_samples == 7  # typed by the family's Options
+    assert RunConfig.from_dict(cfg.to_dict()).model.options == {"iw_samples": "7"}
+    assert cfg.to_dict()["model"]["options"] == {"iw_samples": "7"}
+    # A legacy key at its old default means "the family's default": dropped, so a vae from vaekit 0.1 loads.
+    old = {"model": {"model": "vae", "iw_samples": 5, "classifier_weight": None}}
+    assert RunConfig.from_dict(old).model.options == {}
+    # Options given twice merge: a later source changes one option and keeps the others.
+    merged = cfg.updated({"model": {"options": {"other": 1}}})
+    assert merged.model.options == {"iw_samples": "7", "other": 1}
+    with pytest.raises(ConfigError, match="'options' must be a mapping"):
+        RunConfig.from_dict({"model": {"options": [1, 2]}})
 
 
 def test_yaml_file_is_read_safely(tmp_path):

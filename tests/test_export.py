@@ -36,6 +36,7 @@ def tiny(arch: str, likelihood: str) -> torch.nn.Module:
 CASES = [("mlp", "bernoulli"), ("conv", "bernoulli"), ("mlp", "gaussian"), ("conv", "gaussian-learned")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch, likelihood", CASES)
 def test_both_graphs_match_pytorch_at_any_batch_size(tmp_path, arch, likelihood):
     model = tiny(arch, likelihood)
@@ -64,6 +65,7 @@ def test_both_graphs_match_pytorch_at_any_batch_size(tmp_path, arch, likelihood)
     assert description["encoder"]["inputs"] == {"x": ["batch", 1, 8, 8]}
 
 
+@pytest.mark.slow
 def test_cli_export_of_a_run_and_its_refusal_to_overwrite(tmp_path, tiny_npz, capsys):
     run = tmp_path / "run"
     argv = ["train", "--data", tiny_npz, "--out", run, "--epochs", "1", "--arch", "resnet", "--conv-channels", "4,8",

@@ -8,8 +8,10 @@ naming the key. This module does not import torch.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import functools
+import inspect
 import json
 import math
 import re
@@ -46,10 +48,22 @@ class ModelConfig:
 
     model: str = "vae"
     """Model family from the registry ``vaekit.models.MODELS``: vae, iwae (k-sample bound), cvae (conditioned on labels), m2 (semi-supervised)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """The model family's own settings, checked by its ``Options`` dataclass: iwae {iw_samples}, m2 {classifier_weight}, hvae {top_latent_dim}; on the CLI: --option KEY=VALUE."""
     arch: str = "auto"
     """``mlp``, ``conv``, ``resnet`` (residual conv), or ``auto``: conv for images (C, H, W), mlp for vectors."""
     latent_dim: int = 16
     """Number of latent dimensions; small enough to compress, large enough to reconstruct."""
+    prior: str = "normal"
+    """p(z): ``normal`` N(0, I); ``mog``, a mixture of prior_components Gaussians with learned weights, means and variances; ``vamp``, the VampPrior (Tomczak & Welling 2018): the mixture of the posteriors of pseudo_inputs learned inputs."""
+    prior_components: int = 10
+    """mog prior: number of Gaussian components."""
+    pseudo_inputs: int = 500
+    """vamp prior: number of learned pseudo-inputs (Tomczak & Welling used 500 on MNIST)."""
+    posterior: str = "gaussian"
+    """q(z|x): ``gaussian`` (diagonal), or ``iaf``: the Gaussian pushed through flow_steps inverse autoregressive flow steps (Kingma et al. 2016)."""
+    flow_steps: int = 2
+    """iaf posterior: number of IAF steps (each a MADE; the order of the latents is reversed between steps)."""
     hidden_dims: tuple[int, ...] = (512, 256)
     """MLP hidden layer sizes, encoder order (the decoder mirrors them)."""
     conv_channels: tuple[int, ...] = (32, 64, 128)
@@ -68,33 +82,28 @@ class ModelConfig:
     """Capacity objective (Burgess et al. 2018): beta * |KL - C|, C rising from 0 to this many nats; beta is their gamma (they used 1000 and 25 nats); 0 = off."""
     capacity_steps: int = 10_000
     """Optimiser steps over which the capacity C rises linearly from 0 to capacity_max."""
-    iw_samples: int = 5
-    """iwae: importance samples k per row of the training bound (Burda et al. 2015); k = 1 is the ELBO."""
     num_classes: int = 0
-    """cvae and m2: classes of the one-hot label they are conditioned on; 0 = filled in from the data's labels."""
+    """Conditional models (cvae, m2): classes of the one-hot label they are conditioned on; 0 = filled in from the data's labels."""
     condition_dim: int = 0
-    """cvae: length of a covariate vector y (N, condition_dim) to condition on instead of a class label; 0 = class labels."""
-    classifier_weight: float | None = None
-    """m2: alpha, the weight of the labelled rows' cross-entropy (Kingma et al. 2014, eq. 9); None = their 0.1 * N spread over the labelled rows: 0.1 * N / N_labelled."""
+    """Conditional models (cvae): length of a covariate vector y (N, condition_dim) to condition on instead of a class label; 0 = class labels."""
+    user_modules: dict[str, str] = field(default_factory=dict)
+    """Parts the user supplied instead of vaekit's (encoder, decoder, prior -> class name); loading needs them passed again."""
     input_shape: tuple[int, ...] | None = None
     """Shape of one sample, (D,) or (C, H, W); filled in from the data."""
 
     def validate(self) -> None:
+        """Check what this dataclass can check without torch; the model family checks the rest
+        (``vaekit.models.check_model_config``: the family, likelihood and options)."""
         _check_numbers(self)
-        # The registries import torch; config files themselves are read without it.
-        from vaekit.likelihoods import LIKELIHOODS  # noqa: PLC0415
-        from vaekit.models import MODELS  # noqa: PLC0415
-
-        _check_choice("model", self.model, tuple(MODELS))
-        MODELS[self.model].check_config(self)
         _check_choice("arch", self.arch, ARCHS)
         _check_choice("activation", self.activation, ACTIVATIONS)
-        _check_choice("likelihood", self.likelihood, tuple(LIKELIHOODS))
         _check_positive("latent_dim", self.latent_dim)
         _check_positive("obs_std", self.obs_std)
         _check_positive("capacity_steps", self.capacity_steps)
-        _check_positive("iw_samples", self.iw_samples)
-        for name in ("beta", "free_bits", "capacity_max", "num_classes", "condition_dim", "classifier_weight"):
+        _check_positive("prior_components", self.prior_components)
+        _check_positive("pseudo_inputs", self.pseudo_inputs)
+        _check_positive("flow_steps", self.flow_steps)
+        for name in ("beta", "free_bits", "capacity_max", "num_classes", "condition_dim"):
             if (getattr(self, name) or 0) < 0:
                 raise ConfigError(f"invalid value for '{name}': {getattr(self, name)!r} (must be >= 0)")
         for name in ("hidden_dims", "conv_channels"):
@@ -251,6 +260,10 @@ class DataConfig:
 
 
 SECTIONS: dict[str, type] = {"model": ModelConfig, "train": TrainConfig, "data": DataConfig}
+#: Model options that were flat ModelConfig keys before each model owned its options (config.json
+#: written by vaekit <= 0.1.0, YAML files, Python keywords); read into ``model.options``.
+#: A legacy key at its old default is dropped: every family then takes its own default.
+LEGACY_OPTION_KEYS = {"iw_samples": 5, "classifier_weight": None}
 
 
 @dataclass
@@ -298,6 +311,8 @@ class RunConfig:
             if key in SECTIONS and isinstance(value, dict):
                 for sub_key, sub_value in value.items():
                     _assign(sections, key, sub_key, sub_value, source)
+            elif key in LEGACY_OPTION_KEYS:
+                _assign(sections, "model", key, value, source)
             else:
                 _assign(sections, section_of(key, source), key, value, source)
         return RunConfig(**{name: SECTIONS[name](**values) for name, values in sections.items()})
@@ -344,6 +359,15 @@ def _fields(klass: type) -> dict[str, Any]:
 
 
 def _assign(sections: dict[str, dict], section: str, key: str, value: Any, source: str) -> None:
+    if section == "model" and key in LEGACY_OPTION_KEYS:
+        if value != LEGACY_OPTION_KEYS[key]:
+            sections["model"]["options"][key] = value  # the family's Options dataclass checks it
+        return
+    if section == "model" and key == "options":
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise ConfigError(f"{source}: 'options' must be a mapping of option names to values, got {show(value)}")
+        sections["model"]["options"].update(value)  # merged: a later source sets one option, keeps the rest
+        return
     fields = _fields(SECTIONS[section])
     if key not in fields:
         raise ConfigError(
@@ -387,6 +411,10 @@ def coerce(key: str, value: Any, annotation: Any) -> Any:
             if not isinstance(value, str):
                 raise ValueError
             return value
+        if origin is dict:
+            if not isinstance(value, dict):
+                raise ValueError
+            return {str(k): coerce(key, v, args[1]) for k, v in value.items()}
         if origin is tuple:
             items = value.replace("x", ",").split(",") if isinstance(value, str) else value
             if not isinstance(items, (list, tuple)):
@@ -444,8 +472,6 @@ def _jsonable(obj: Any) -> Any:
 @functools.lru_cache(maxsize=None)
 def field_docs(klass: type) -> dict[str, str]:
     """The docstring under each field of a config dataclass (used as CLI help)."""
-    import ast  # noqa: PLC0415
-    import inspect  # noqa: PLC0415
 
     try:
         tree = ast.parse(inspect.getsource(klass))

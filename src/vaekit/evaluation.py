@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score
 from torch import Tensor, nn
 
 from vaekit.errors import DataError
-from vaekit.objectives import kl_per_dim, log_importance_weights
+from vaekit.objectives import kl_divergence
 
 EVAL_BATCH_SIZE = 1024
 
@@ -110,25 +111,36 @@ def active_units(
 
     Returns ``count`` (active dimensions), ``variance`` (per dimension, of the
     posterior mean across ``x``) and ``kl_per_dim`` (mean KL per dimension,
-    nats). ``y``: labels of a conditional model's rows.
+    nats; None when the KL does not split by dimension, e.g. under a
+    mixture prior) and ``kl`` (their sum: the mean KL(q(z|x) || p(z))).
+    ``y``: labels of a conditional model's rows.
     """
     x = torch.as_tensor(x, dtype=torch.float32)
     y = None if y is None else torch.as_tensor(y)
     was_training = model.training
     model.eval()
-    mus, kls = [], []
+    generator = torch.Generator(device=_device(model)).manual_seed(0)  # for a KL that needs a draw
+    prior = model.prior()
+    means, kls = [], []
     for start in range(0, len(x), batch_size):
-        xb = x[start : start + batch_size]
-        mu, logvar = model.encode(xb) if y is None else model.encode(xb, y[start : start + batch_size])  # (B, Z)
-        mus.append(mu)
-        kls.append(kl_per_dim(mu, logvar))  # (B, Z)
+        xb = x[start : start + batch_size].to(_device(model))
+        q = model.posterior(xb) if y is None else model.posterior(xb, y[start : start + batch_size])  # (B, Z)
+        means.append(q.mean)
+        kl, kl_dims = kl_divergence(q, prior, q.rsample(generator=generator))  # (B,), (B, Z) or None
+        kls.append(kl[:, None] if kl_dims is None else kl_dims)
     model.train(was_training)
-    variance = torch.cat(mus).double().var(dim=0, unbiased=False)  # (Z,)
+    variance = torch.cat(means).double().var(dim=0, unbiased=False)  # (Z,)
+    kl_means = torch.cat(kls).double().mean(dim=0)  # (Z,), or (1,) when the KL does not split by dimension
     return {
         "count": int((variance > threshold).sum()),
         "variance": variance.tolist(),
-        "kl_per_dim": torch.cat(kls).double().mean(dim=0).tolist(),
+        "kl": float(kl_means.sum()),
+        "kl_per_dim": kl_means.tolist() if len(kl_means) == len(variance) else None,
     }
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 #: Decoder rows evaluated at once: K samples x B images are decoded as one
@@ -170,32 +182,22 @@ def iw_log_likelihood(
     x = torch.as_tensor(x, dtype=torch.float32)
     was_training = model.training
     model.eval()
-    generator = torch.Generator().manual_seed(seed)
+    device = _device(model)
+    generator = torch.Generator(device=device).manual_seed(seed)
     features = math.prod(x.shape[1:])
     rows_per_call = max(1, budget_elements // features)  # decoder rows per call
     k_chunk = min(k, rows_per_call)
     batch = max(1, rows_per_call // k_chunk)  # images per call
     log_px, elbo = [], []
     for start in range(0, len(x), batch):
-        xb = x[start : start + batch]  # (B, *shape)
-        mu, logvar = model.encode(xb)  # (B, Z)
+        xb = x[start : start + batch].to(device)  # (B, *shape)
         log_w = torch.cat(
-            [_log_weights(model, xb, mu, logvar, min(k_chunk, k - done), generator) for done in range(0, k, k_chunk)]
-        )  # (K, B)
+            [model.log_weights(xb, min(k_chunk, k - done), generator) for done in range(0, k, k_chunk)]
+        )  # (K, B): log p(x, z_k) - log q(z_k|x), every density from the model's parts
         log_px.append(torch.logsumexp(log_w, dim=0) - math.log(k))
         elbo.append(log_w.mean(dim=0))
     model.train(was_training)
-    return torch.cat(log_px), torch.cat(elbo)
-
-
-def _log_weights(model, xb: Tensor, mu: Tensor, logvar: Tensor, k: int, generator) -> Tensor:
-    """log p(x|z) + log p(z) - log q(z|x) for k draws per row, shape (k, B)."""
-    b, z_dim = mu.shape
-    eps = torch.randn(k, b, z_dim, generator=generator)  # (k, B, Z)
-    z = mu + torch.exp(0.5 * logvar) * eps  # (k, B, Z)
-    params = model.decoder(z.reshape(k * b, z_dim)).reshape(k, *xb.shape)  # (k, B, *shape): one big batch
-    log_px_z = model.likelihood.log_prob(params, xb)  # (k, B), x broadcast over the k samples
-    return log_importance_weights(log_px_z, z, eps, logvar)
+    return torch.cat(log_px).cpu(), torch.cat(elbo).cpu()
 
 
 def evaluate_likelihood(
@@ -223,15 +225,11 @@ def detection_metrics(y: np.ndarray, scores: np.ndarray, threshold: float) -> di
     ``scores`` are higher for more anomalous rows; a row is flagged when its
     score is above ``threshold``. ``y`` holds 1 for anomalies.
     """
-    from sklearn.metrics import average_precision_score, roc_auc_score  # noqa: PLC0415
 
     if len(np.unique(y)) < 2:
         raise DataError("the labels hold only one class; ROC-AUC needs both normal (0) and anomalous (1) rows")
-    flagged = scores > threshold
-    tp = int((flagged & (y == 1)).sum())
-    fp = int((flagged & (y == 0)).sum())
-    fn = int((~flagged & (y == 1)).sum())
-    tn = int((~flagged & (y == 0)).sum())
+    confusion = confusion_matrix(y == 1, scores > threshold, labels=[False, True])  # rows: truth, columns: flagged
+    tn, fp, fn, tp = (int(c) for c in confusion.ravel())
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     return {

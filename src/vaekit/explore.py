@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from vaekit.errors import DataError
+from vaekit.priors import Prior, StandardNormalPrior
 
 # The two ends of the manifold grid, as quantiles of N(0, 1): the Keras VAE
 # example's choice; quantile 0 or 1 would map to an infinite z.
@@ -91,47 +92,64 @@ def interpolate(model: nn.Module, x_from: Tensor, x_to: Tensor, steps: int = 8, 
     return decode_mean(model, INTERPOLATIONS[method](z[0], z[1], steps))
 
 
-def traversal_latents(latent_dim: int, steps: int = 9, span: float = 3.0, base: Tensor | None = None) -> Tensor:
+def _prior(prior: Prior | int) -> Prior:
+    """A prior, or the latent size of the default N(0, I)."""
+    return StandardNormalPrior(prior) if isinstance(prior, int) else prior
+
+
+def traversal_latents(
+    prior: Prior | int, steps: int = 9, span: float = 3.0, base: Tensor | None = None
+) -> Tensor:
     """Codes that sweep one dimension at a time, (Z, steps, Z).
 
     Row ``i`` holds ``base`` with dimension ``i`` replaced by ``steps`` values
-    from ``-span`` to ``+span`` (prior standard deviations, since p(z) = N(0, I)).
+    of the prior's marginal quantiles, from the quantile of -``span`` to that
+    of +``span`` standard deviations of a Gaussian (span 3: the 0.13% and
+    99.87% quantiles), so the sweep stays where the prior has mass whatever
+    its shape; under N(0, I) that is -span ... +span. ``prior``: the model's
+    prior, or a latent size for N(0, I). ``base`` defaults to the prior's
+    median (0 under N(0, I)).
     """
     _check_steps(steps)
     if not (math.isfinite(span) and span > 0):
         raise DataError(f"--range must be a positive number of standard deviations, got {span}")
+    prior = _prior(prior)
+    probabilities = torch.special.ndtr(torch.linspace(-span, span, steps, dtype=torch.float64))  # (steps,)
+    values = prior.quantiles(probabilities)  # (steps, Z)
     if base is None:
-        base = torch.zeros(latent_dim)
-    values = torch.linspace(-span, span, steps, dtype=base.dtype, device=base.device)  # (steps,)
-    z = base.expand(latent_dim, steps, latent_dim).clone()  # (Z, steps, Z)
-    dims = torch.arange(latent_dim, device=base.device)
-    z[dims, :, dims] = values
+        base = prior.quantiles(torch.tensor([0.5], dtype=torch.float64))[0].float()  # (Z,) the median
+    values = values.to(base.dtype if base.is_floating_point() else torch.float32)
+    latent_dim = values.shape[1]
+    z = base.to(values.dtype).expand(latent_dim, steps, latent_dim).clone()  # (Z, steps, Z)
+    dims = torch.arange(latent_dim, device=z.device)
+    z[dims, :, dims] = values.T.to(z.device)
     return z
 
 
 @torch.no_grad()
 def traverse(model: nn.Module, steps: int = 9, span: float = 3.0, base: Tensor | None = None) -> Tensor:
-    """Decode :func:`traversal_latents`: ``(latent_dim, steps, *sample_shape)``.
+    """Decode :func:`traversal_latents` of the model's prior: ``(latent_dim, steps, *sample_shape)``.
 
-    ``base`` is where the other dimensions stay: the prior mean (zeros) by
-    default, or e.g. ``model.embed(x[None])[0]`` to vary one real input.
+    ``base`` is where the other dimensions stay: the prior's median (zeros
+    under N(0, I)) by default, or e.g. ``model.embed(x[None])[0]`` to vary one real input.
     """
-    z = traversal_latents(model.latent_dim, steps, span, base).to(_device(model))  # (Z, steps, Z)
+    z = traversal_latents(model.prior, steps, span, base).to(_device(model))  # (Z, steps, Z)
     decoded = decode_mean(model, z.reshape(-1, model.latent_dim))  # (Z * steps, *shape)
     return decoded.reshape(model.latent_dim, steps, *decoded.shape[1:])
 
 
-def manifold_latents(steps: int = 15) -> Tensor:
-    """A (steps, steps, 2) grid over a 2-D latent space, spaced by the Gaussian inverse CDF.
+def manifold_latents(steps: int = 15, prior: Prior | None = None) -> Tensor:
+    """A (steps, steps, 2) grid over a 2-D latent space, spaced by the prior's quantiles.
 
     Equal steps in probability, not in z, so each cell covers the same prior
-    mass (as in the Keras VAE example). Rows run from high z2 (top) to low z2,
-    columns from low z1 (left) to high z1, like a plot's axes.
+    mass (as in the Keras VAE example; under N(0, I), the Gaussian inverse
+    CDF). Rows run from high z2 (top) to low z2, columns from low z1 (left)
+    to high z1, like a plot's axes.
     """
     _check_steps(steps)
     quantiles = torch.linspace(*MANIFOLD_QUANTILES, steps, dtype=torch.float64)
-    grid = torch.special.ndtri(quantiles).float()  # (steps,) Gaussian inverse CDF
-    z2, z1 = torch.meshgrid(grid.flip(0), grid, indexing="ij")  # (steps, steps) each
+    grid = _prior(2 if prior is None else prior).quantiles(quantiles).float()  # (steps, 2)
+    z2, z1 = torch.meshgrid(grid[:, 1].flip(0), grid[:, 0], indexing="ij")  # (steps, steps) each
     return torch.stack([z1, z2], dim=-1)
 
 
@@ -143,6 +161,6 @@ def manifold(model: nn.Module, steps: int = 15) -> Tensor:
             f"--manifold needs a 2-D latent space but this model has latent_dim={model.latent_dim}; "
             "drop --manifold to traverse each dimension"
         )
-    z = manifold_latents(steps).to(_device(model))  # (steps, steps, 2)
+    z = manifold_latents(steps, model.prior).to(_device(model))  # (steps, steps, 2)
     decoded = decode_mean(model, z.reshape(-1, 2))  # (steps * steps, *shape)
     return decoded.reshape(steps, steps, *decoded.shape[1:])

@@ -168,13 +168,15 @@ def export_onnx(model: nn.Module, out: str | Path, *, overwrite: bool = False) -
         ``out`` is a file, or already holds an export and ``overwrite`` is false.
     """
     _require_onnx()
-    model_name = getattr(getattr(model, "config", None), "model", "vae")
-    if model_name not in ("vae", "iwae"):
-        # Their encoder and decoder also take the label: a graph of x alone would be wrong.
+    if getattr(model, "flow", None) is not None:
+        raise ConfigError("ONNX export covers Gaussian posteriors; this model's posterior is an IAF flow")
+    if getattr(model, "conditional", False):
+        # Its encoder and decoder also take the label: a graph of x alone would be wrong.
         raise ConfigError(
-            f"ONNX export covers unconditional models (vae, iwae); this is a {model_name} model, "
-            "whose networks also take the label"
+            f"ONNX export covers unconditional models; this is a {model.name} model, whose networks also take the label"
         )
+    if not getattr(model, "exportable", True):
+        raise ConfigError(f"ONNX export does not cover model '{model.name}' (its decoder is more than one network of z)")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RunDirError(f"--out {out} is a file; give a folder for {', '.join(EXPORT_FILES)}")

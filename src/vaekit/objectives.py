@@ -12,26 +12,27 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+from torch.distributions import Distribution
 
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+from vaekit.posteriors import DiagonalGaussian, gaussian_kl_per_dim
 
 
 @dataclass
 class LossTerms:
-    """Per-sample terms of the negative ELBO, each of shape (B,)."""
+    """Per-sample terms of the negative ELBO, each of shape (B,): what every model returns.
+
+    A model whose objective is not reconstruction + beta * KL (the IWAE's
+    k-sample bound) returns a subclass that overrides :meth:`loss`.
+    """
 
     reconstruction: Tensor
     """-log p(x|z) for one posterior sample z."""
     kl: Tensor
-    """KL(q(z|x) || p(z)) in closed form."""
+    """KL(q(z|x) || p(z)): in closed form where one exists, else log q(z|x) - log p(z) at the drawn z."""
     kl_per_dim: Tensor | None = None
-    """The KL split over latent dimensions, (B, Z); needed for free bits."""
+    """The KL split over latent dimensions, (B, Z), where it splits (factorised q and p); needed for free bits."""
     extra: Tensor | None = None
-    """What a variant adds to the loss, (B,): M2's alpha * cross-entropy."""
-    log_px_z: Tensor | None = None
-    """IWAE: log p(x|z_k) for k posterior draws per row, (K, B); the loss is then the k-sample bound."""
-    log_prior_ratio: Tensor | None = None
-    """IWAE: log p(z_k) - log q(z_k|x), (K, B)."""
+    """What a model adds to the loss, (B,): e.g. M2's alpha * cross-entropy."""
 
     def loss(self, beta: float | Tensor, free_bits: float = 0.0, capacity: float | None = None) -> Tensor:
         """The per-sample training loss -log p(x|z) + beta * KL (+ extra), shape (B,).
@@ -41,13 +42,7 @@ class LossTerms:
         dimension whose batch KL is below lambda contributes the constant
         lambda, so nothing pushes it further towards the prior. With a
         ``capacity`` C (nats) the KL term is |KL - C| (Burgess et al. 2018).
-        With importance samples (IWAE) the loss is minus the k-sample bound,
-        beta weighting log p(z)/q(z|x) inside each weight, so beta = 1 is
-        Burda et al. 2015's bound and a KL warm-up anneals it as it does the ELBO.
         """
-        if self.log_px_z is not None:
-            loss = -iw_bound(self.log_px_z + beta * self.log_prior_ratio)  # Burda et al. 2015, eq. 8
-            return loss if self.extra is None else loss + self.extra
         kl = self.kl
         if free_bits > 0 and self.kl_per_dim is not None:
             kl = free_bits_kl(self.kl_per_dim, free_bits)
@@ -55,6 +50,29 @@ class LossTerms:
             kl = capacity_kl(kl, capacity)
         loss = self.reconstruction + beta * kl
         return loss if self.extra is None else loss + self.extra
+
+
+def kl_divergence(q: Distribution, p: Distribution, z: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+    """KL(q || p) per row, and per latent dimension where it splits: ((...), (..., Z) or None).
+
+    The one KL of vaekit: training, ``evaluate``, active units and anomaly
+    scores all take it from here. Two diagonal Gaussians use their closed
+    form per dimension (today's arithmetic and speed); other pairs use the
+    closed form ``torch.distributions.kl_divergence`` has registered, and
+    failing that the single-sample Monte Carlo estimate log q(z) - log p(z)
+    at ``z``, the draw the reconstruction term used.
+    """
+    if isinstance(q, DiagonalGaussian) and isinstance(p, DiagonalGaussian):
+        per_dim = gaussian_kl_per_dim(q, p)  # (..., Z)
+        return per_dim.sum(-1), per_dim
+    try:
+        return torch.distributions.kl_divergence(q, p), None
+    except NotImplementedError:
+        if z is None:
+            raise ValueError(
+                f"KL({type(q).__name__} || {type(p).__name__}) has no closed form; pass the drawn z for the estimate"
+            ) from None
+        return q.log_prob(z) - p.log_prob(z), None
 
 
 def trimmed_mean(per_sample: Tensor, fraction: float) -> Tensor:
@@ -68,19 +86,6 @@ def trimmed_mean(per_sample: Tensor, fraction: float) -> Tensor:
         return per_sample.mean()
     keep = max(1, math.ceil(per_sample.shape[0] * (1.0 - fraction)))
     return per_sample.topk(keep, largest=False, sorted=False).values.mean()  # (B,) -> ()
-
-
-def kl_per_dim(mu: Tensor, logvar: Tensor) -> Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, 1)) per sample and latent dimension, shape (B, Z).
-
-    Kingma & Welling 2014, appendix B: -1/2 * (1 + log sigma^2 - mu^2 - sigma^2).
-    """
-    return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar)
-
-
-def kl_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
-    """KL(N(mu, diag(exp(logvar))) || N(0, I)) per sample, shape (B,)."""
-    return kl_per_dim(mu, logvar).sum(dim=1)
 
 
 def free_bits_kl(kl_per_dim: Tensor, free_bits: float) -> Tensor:
@@ -107,18 +112,6 @@ def capacity_at(step: int, capacity_max: float, capacity_steps: int) -> float | 
     if capacity_max <= 0:
         return None
     return capacity_max * min(1.0, step / capacity_steps)
-
-
-def log_importance_weights(log_px_z: Tensor, z: Tensor, eps: Tensor, logvar: Tensor) -> Tensor:
-    """log p(x|z) + log p(z) - log q(z|x) for z = mu + sigma * eps, shape of ``log_px_z`` (K, B).
-
-    Both Gaussian log-densities in closed form: (z - mu) / sigma is eps itself,
-    so log q needs no division and its gradient is the reparameterized one.
-    """
-    z_dim = z.shape[-1]
-    log_q = -0.5 * eps.square().sum(-1) - 0.5 * logvar.sum(-1) - z_dim * _HALF_LOG_2PI  # (K, B)
-    log_pz = -0.5 * z.square().sum(-1) - z_dim * _HALF_LOG_2PI  # (K, B)
-    return log_px_z + log_pz - log_q
 
 
 def iw_bound(log_w: Tensor) -> Tensor:
@@ -154,15 +147,3 @@ def kl_weight(
     return beta * min(1.0, progress)
 
 
-def reparameterize(
-    mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None, eps: Tensor | None = None
-) -> Tensor:
-    """z = mu + sigma * eps with eps ~ N(0, I): sampling that gradients flow through.
-
-    Kingma & Welling 2014, eq. 10. ``generator`` makes the noise reproducible;
-    ``eps`` (Z,) gives every row the same noise instead (common random
-    numbers: a row's draw then does not depend on the other rows of the batch).
-    """
-    if eps is None:
-        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)  # (B, Z)
-    return mu + torch.exp(0.5 * logvar) * eps

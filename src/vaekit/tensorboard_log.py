@@ -59,7 +59,6 @@ class TensorBoardLogger:
         self.log_dir = Path(log_dir)
         self.images_every = images_every
         self.writer = summary_writer_class()(log_dir=str(self.log_dir))
-        self._z: torch.Tensor | None = None
 
     def __call__(self, trainer: Any, row: dict[str, float]) -> None:
         epoch = int(row.get("epoch", trainer.epoch))
@@ -77,15 +76,13 @@ class TensorBoardLogger:
         if len(shape) != 3 or shape[0] not in (1, 3):
             return  # tables have no picture; their curves are the scalars
         device = next(model.parameters()).device
-        if self._z is None:
-            # Fixed latents, from their own generator: the grids compare across
-            # epochs, and training's random streams are left untouched.
-            g = torch.Generator().manual_seed(0)
-            self._z = torch.randn(N_IMAGES, model.latent_dim, generator=g)  # (16, Z)
         was_training = model.training
         model.eval()  # the trainer switches back to train mode at the next epoch anyway
         try:
-            images = model.decode(self._z.to(device)).mean.clamp(0, 1).cpu()  # (16, C, H, W)
+            # The same noise every epoch, from its own generator: the grids compare across
+            # epochs (also under a learned prior), and training's random streams are left untouched.
+            g = torch.Generator(device=device).manual_seed(0)
+            images = model.sample(N_IMAGES, generator=g).clamp(0, 1).cpu()  # (16, C, H, W)
         finally:
             model.train(was_training)
         self.writer.add_images("samples", images, global_step=epoch)

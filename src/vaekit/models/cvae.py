@@ -19,7 +19,9 @@ from vaekit.models.vae import VAE
 class CVAE(VAE):
     """p(x|z, y) p(z) with q(z|x, y); without ``y`` the decoder uses class 0 (or zero covariates)."""
 
+    name = "cvae"
     conditional = True
+    exportable = False  # an ONNX graph of the decoder alone would drop its label
 
     @classmethod
     def condition_size(cls, config: ModelConfig) -> int:

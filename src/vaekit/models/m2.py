@@ -8,6 +8,7 @@ summed over every class, weighted by q(y|x). Everything else is the CVAE's.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +18,7 @@ from vaekit.config import ModelConfig
 from vaekit.errors import ConfigError
 from vaekit.models.cvae import CVAE
 from vaekit.networks import build_classifier
-from vaekit.objectives import LossTerms, kl_per_dim
+from vaekit.objectives import LossTerms, kl_divergence
 
 #: Marks a row whose label is unknown.
 UNLABELLED = -1
@@ -28,10 +29,20 @@ DEFAULT_CLASSIFIER_WEIGHT = 1.0
 class M2(CVAE):
     """Semi-supervised VAE: p(x|y, z) p(y) p(z) with q(z|x, y) q(y|x) and a uniform p(y)."""
 
+    name = "m2"
     semi_supervised = True
 
-    def __init__(self, config: ModelConfig) -> None:
-        super().__init__(config)
+    @dataclass
+    class Options:
+        classifier_weight: float | None = None
+        """alpha, the weight of the labelled rows' cross-entropy (Kingma et al. 2014, eq. 9); None = their 0.1 * N spread over the labelled rows: 0.1 * N / N_labelled (set by vaekit.train)."""
+
+        def validate(self) -> None:
+            if self.classifier_weight is not None and self.classifier_weight < 0:
+                raise ConfigError(f"invalid value for 'classifier_weight': {self.classifier_weight} (must be >= 0)")
+
+    def __init__(self, config: ModelConfig, **parts) -> None:
+        super().__init__(config, **parts)
         self.classifier = build_classifier(config, self.num_classes)
 
     @classmethod
@@ -78,25 +89,23 @@ class M2(CVAE):
         logits = self.classify(x)  # (B, K)
         log_q = F.log_softmax(logits, dim=-1)  # (B, K)
         every_class = torch.eye(k, dtype=x.dtype, device=x.device)  # (K, K)
-        mu, logvar = self._encode(x, every_class[:, None, :])  # (K, B, Z): x's input layer runs once
-        if eps is None:
-            eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)  # (K, B, Z)
-        z = mu + torch.exp(0.5 * logvar) * eps  # (K, B, Z)
+        q = self._posterior(x, every_class[:, None, :])  # (K, B, Z): x's input layer runs once
+        z = q.rsample(generator=generator, eps=eps)  # (K, B, Z)
         c = every_class.repeat_interleave(b, dim=0)  # (K * B, K): class of each decoded row
         params = self.decoder(z.reshape(k * b, -1), c).reshape(k, *x.shape)  # (K, B, *shape)
         reconstruction = -self.likelihood.log_prob(params, x)  # (K, B)
-        kl_z = kl_per_dim(mu, logvar)  # (K, B, Z)
+        kl_z, kl_z_per_dim = kl_divergence(q, self.prior(), z)  # (K, B), (K, B, Z) or None
         one_hot = F.one_hot(y.clamp(min=0), k).to(x.dtype)  # (B, K)
         weight = torch.where(labelled[:, None], one_hot, log_q.exp()).T  # (K, B): point mass or q(y|x)
-        kl_per_z = (weight[..., None] * kl_z).sum(dim=0)  # (B, Z)
+        kl_per_z = None if kl_z_per_dim is None else (weight[..., None] * kl_z_per_dim).sum(dim=0)  # (B, Z)
         entropy = -(log_q.exp() * log_q).sum(dim=-1)  # (B,)
         kl_y = math.log(k) - torch.where(labelled, torch.zeros_like(entropy), entropy)  # (B,)
-        alpha = self.config.classifier_weight
+        alpha = self.options.classifier_weight
         alpha = DEFAULT_CLASSIFIER_WEIGHT if alpha is None else alpha
         cross_entropy = -log_q.gather(1, y.clamp(min=0)[:, None])[:, 0]  # (B,)
         return LossTerms(
             reconstruction=(weight * reconstruction).sum(dim=0),  # (B,)
-            kl=kl_per_z.sum(dim=1) + kl_y,  # (B,)
+            kl=(kl_per_z.sum(dim=1) if kl_per_z is not None else (weight * kl_z).sum(dim=0)) + kl_y,  # (B,)
             kl_per_dim=kl_per_z,
             extra=alpha * torch.where(labelled, cross_entropy, torch.zeros_like(cross_entropy)),  # Kingma et al. eq. 9
         )

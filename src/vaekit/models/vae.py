@@ -1,31 +1,52 @@
-"""The variational autoencoder (Kingma & Welling 2014).
+"""The variational autoencoder (Kingma & Welling 2014), built from parts with one job each.
 
-Math only: ``encode`` gives q(z|x), ``decode`` gives p(x|z) as a
-``torch.distributions`` object, ``loss_terms`` gives the per-sample terms of
-the negative ELBO. Optimisation lives in ``vaekit.training``; saving and
-loading (``save_pretrained``, ``from_pretrained``) are thin doors into
-``vaekit.io``, so there is one file format.
+- the posterior q(z|x): ``posterior(x)`` returns a ``torch.distributions``
+  object (here :class:`~vaekit.posteriors.DiagonalGaussian` from the encoder);
+- the prior p(z): ``self.prior``, an ``nn.Module`` returning a distribution
+  (:mod:`vaekit.priors`; it may hold learned parameters);
+- the decoder p(x|z): ``decode(z)`` returns the likelihood's distribution;
+- the objective: ``loss_terms`` gives the per-sample terms of the negative
+  ELBO, ``log_weights`` the importance weights log p(x, z) - log q(z|x).
+
+Every use (sampling, traversals, the IW log-likelihood, active units, anomaly
+scores) goes through these, so a model that changes one part (a new prior, a
+flow posterior, another objective) is measured correctly everywhere. A model
+family subclasses :class:`VAE`, overrides what differs and declares its own
+settings as an ``Options`` dataclass. Optimisation lives in
+``vaekit.training``; saving and loading in ``vaekit.io``.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import typing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import Distribution, Independent, Normal
+from torch.distributions import Distribution
 
-from vaekit.config import ModelConfig
-from vaekit.errors import DataError
-from vaekit.likelihoods import build_likelihood
+from vaekit.config import ModelConfig, RunConfig, _check_numbers, coerce, show
+from vaekit.errors import ConfigError, DataError, ModelFileError, RunDirError
+from vaekit.flows import FLOWS, POSTERIORS, FlowPosterior
+from vaekit.likelihoods import LIKELIHOODS, build_likelihood
+from vaekit.model_files import WEIGHTS_FILE, build_checked, load_run_config, load_weights, read_weights, save_model
 from vaekit.networks import build_networks
-from vaekit.objectives import LossTerms, kl_per_dim, reparameterize
+from vaekit.objectives import LossTerms, kl_divergence
+from vaekit.posteriors import LOGVAR_MAX, LOGVAR_MIN, DiagonalGaussian
+from vaekit.priors import PRIORS, Prior
 
-# log sigma^2 is clamped so exp() can neither overflow nor underflow to an
-# exactly-zero variance (which would make the KL infinite).
-LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
+#: The parts a user may supply instead of vaekit's own (``VAE(config, encoder=...)``).
+USER_PARTS = ("encoder", "decoder", "prior")
+
+#: Model families by name (``--model NAME``): a subclass of :class:`VAE` that sets ``name`` is
+#: registered when its class is defined, so a new family is one file (or a class in your own code).
+MODELS: dict[str, type[VAE]] = {}
+
+__all__ = ["LOGVAR_MAX", "LOGVAR_MIN", "MODELS", "USER_PARTS", "VAE"]
 
 
 class VAE(nn.Module):
@@ -33,9 +54,23 @@ class VAE(nn.Module):
 
     Parameters
     ----------
-    config:
+    config
         The model's settings; ``config.input_shape`` must be set (the
         high-level ``vaekit.train`` fills it in from the data).
+    encoder
+        Optional network of your own: x (B, *input_shape) -> (B, 2 * latent_dim),
+        the posterior's mean and log-variance side by side. Conditional
+        models call it as ``encoder(x, c)`` with the condition c (B, C).
+    decoder
+        Optional network of your own: z (B, latent_dim) -> the likelihood's
+        parameters (B, *input_shape) (Bernoulli logits, Gaussian means);
+        ``decoder(z, c)`` for conditional models.
+    prior
+        Optional :class:`~vaekit.priors.Prior` of your own (default N(0, I)).
+
+    A model built with parts of your own is saved as usual (weights and
+    config); loading it needs the same classes again:
+    ``vaekit.load(run_dir, encoder=MyEncoder(...), decoder=...)``.
 
     Examples
     --------
@@ -45,27 +80,93 @@ class VAE(nn.Module):
     torch.Size([3, 1, 8, 8])
     """
 
+    name: ClassVar[str] = "vae"
+    """The family's name in the registry, the config (``model: vae``) and on the CLI (``--model vae``)."""
     conditional: ClassVar[bool] = False
-    """Whether the networks take a condition y (a class label or covariates) beside x and z."""
+    """Capability: the networks take a condition y (a class label or covariates) beside x and z."""
     semi_supervised: ClassVar[bool] = False
-    """Whether the model also classifies, and trains on rows with and without labels."""
+    """Capability: the model also classifies, and trains on rows with and without labels."""
+    exportable: ClassVar[bool] = True
+    """Capability: ``vaekit export`` can write its encoder and decoder as ONNX graphs."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    @dataclass
+    class Options:
+        """The model family's own settings (``config.options``); the VAE has none."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            MODELS[cls.name] = cls
+
+    def __init__(
+        self, config: ModelConfig, *, encoder: nn.Module | None = None, decoder: nn.Module | None = None,
+        prior: Prior | None = None,
+    ) -> None:
         super().__init__()
-        config.validate()
         if config.input_shape is None:
-            raise ValueError("ModelConfig.input_shape must be set, e.g. (1, 28, 28) or (784,)")
-        self.config = config
+            raise ConfigError("ModelConfig.input_shape must be set, e.g. (1, 28, 28) or (784,)")
+        self.options = self.check_config(config)
+        given = {"encoder": encoder, "decoder": decoder, "prior": prior}
+        # The model knows its family: IWAE(config) saves as an iwae whatever config.model said.
+        self.config = dataclasses.replace(
+            config, model=self.name, options=dataclasses.asdict(self.options),
+            user_modules={name: type(part).__name__ for name, part in given.items() if part is not None},
+        )
         self.input_shape = tuple(config.input_shape)
         self.latent_dim = config.latent_dim
-        self.encoder, self.decoder = build_networks(config, self.condition_size(config))
+        if encoder is None or decoder is None:
+            built_encoder, built_decoder = self.build_networks(config)
+            encoder = built_encoder if encoder is None else encoder
+            decoder = built_decoder if decoder is None else decoder
+        self.encoder, self.decoder = encoder, decoder
+        self.flow = None if config.posterior == "gaussian" else FLOWS[config.posterior].from_config(config)
+        self.prior = prior if prior is not None else self.build_prior(config)
         self.likelihood = build_likelihood(config.likelihood, self.input_shape, config.obs_std)
 
-    # ------------------------------------------------------------------ conditioning (none here)
+    # ------------------------------------------------------------------ parts (what a family may replace)
+
+    def build_networks(self, config: ModelConfig) -> tuple[nn.Module, nn.Module]:
+        """The encoder x -> (B, 2Z) and decoder z -> likelihood parameters, sized from ``config``."""
+        return build_networks(config, self.condition_size(config))
+
+    def build_prior(self, config: ModelConfig) -> Prior:
+        """p(z) as ``config.prior`` names it (``vaekit.priors.PRIORS``): N(0, I), a learned mixture, the VampPrior."""
+        return PRIORS[config.prior].from_config(config, self)
+
+    # ------------------------------------------------------------------ settings
 
     @classmethod
-    def check_config(cls, config: ModelConfig) -> None:
-        """Refuse settings this model does not use (called by ``ModelConfig.validate``)."""
+    def check_config(cls, config: ModelConfig) -> Any:
+        """Validate ``config`` for this family and return its ``Options`` (raises :class:`ConfigError`)."""
+        config.validate()
+        choices = (("likelihood", config.likelihood, LIKELIHOODS), ("prior", config.prior, PRIORS),
+                   ("posterior", config.posterior, POSTERIORS))
+        for key, value, names in choices:
+            if value not in names:
+                raise ConfigError(f"invalid value for '{key}': {show(value)} (choose from {', '.join(names)})")
+        if config.free_bits and (config.prior, config.posterior) != ("normal", "gaussian"):
+            raise ConfigError(
+                "free_bits needs a KL that splits by dimension: a normal prior and a gaussian posterior "
+                f"(this config has prior '{config.prior}', posterior '{config.posterior}')"
+            )
+        return cls.parse_options(config.options, cls.name)
+
+    @classmethod
+    def parse_options(cls, raw: dict[str, Any], name: str = "") -> Any:
+        """``config.options`` as this family's ``Options``: unknown keys and bad values are errors."""
+        hints = typing.get_type_hints(cls.Options)
+        known = [f.name for f in dataclasses.fields(cls.Options)]
+        unknown = sorted(set(raw) - set(known))
+        if unknown:
+            has = f"its options are {', '.join(known)}" if known else "it has none"
+            raise ConfigError(f"model '{name or cls.__name__}' has no option {show(unknown[0])}; {has}")
+        options = cls.Options(**{key: coerce(key, value, hints[key]) for key, value in raw.items()})
+        _check_numbers(options)
+        if hasattr(options, "validate"):
+            options.validate()
+        return options
+
+    # ------------------------------------------------------------------ conditioning (none here)
 
     @classmethod
     def condition_size(cls, config: ModelConfig) -> int:
@@ -88,28 +189,27 @@ class VAE(nn.Module):
 
     # ------------------------------------------------------------------ inference q(z|x)
 
-    def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Mean and clamped log-variance of q(z|x) (q(z|x, y) for conditional models), each (B, Z)."""
-        return self._encode(x, self.condition(self.labels_for(x, y)))
+    def posterior(self, x: Tensor, y: Tensor | None = None) -> Distribution:
+        """q(z|x) (q(z|x, y) for conditional models) as a distribution over (B, Z)."""
+        return self._posterior(x, self.condition(self.labels_for(x, y)))
 
-    def _encode(self, x: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor]:
+    def _posterior(self, x: Tensor, c: Tensor | None = None) -> Distribution:
+        """q(z|x, c): the encoder's Gaussian, pushed through the IAF when the config has one."""
+        base = self._base_posterior(x, c)
+        if self.flow is None:
+            return base
+        return FlowPosterior(base, self.flow, torch.cat([base.mu, base.logvar], dim=-1))  # context h(x): (B, 2Z)
+
+    def _base_posterior(self, x: Tensor, c: Tensor | None = None) -> DiagonalGaussian:
+        """The encoder's diagonal Gaussian (also the VampPrior's components q(z|u_k))."""
         # A condition only when there is one: user-supplied networks may take x alone.
         mu, logvar = (self.encoder(x) if c is None else self.encoder(x, c)).chunk(2, dim=-1)  # (B, Z), (B, Z)
-        return mu, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+        return DiagonalGaussian(mu, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX))
 
-    def posterior(self, x: Tensor, y: Tensor | None = None) -> Distribution:
-        """q(z|x) as a distribution over (B, Z)."""
-        mu, logvar = self.encode(x, y)
-        return Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
-
-    def prior(self) -> Distribution:
-        """p(z) = N(0, I)."""
-        zeros = torch.zeros(self.latent_dim, device=self._device())
-        return Independent(Normal(zeros, torch.ones_like(zeros)), 1)
-
-    @staticmethod
-    def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        return reparameterize(mu, logvar, generator)
+    def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Mean and clamped log-variance of the Gaussian q(z|x) (under an IAF, of its base), each (B, Z)."""
+        q = self.posterior(x, y)
+        return q.mu, q.logvar
 
     # ------------------------------------------------------------------ generative p(x|z)
 
@@ -133,22 +233,46 @@ class VAE(nn.Module):
         """Per-sample -log p(x|z) and KL(q(z|x) || p(z)) with one reparameterized z.
 
         ``eps`` (Z,): the same standard-normal noise for every row, so each row's
-        terms depend on that row only (see :func:`~vaekit.objectives.reparameterize`).
+        terms depend on that row only (the anomaly detector's fixed draws).
         ``y``: the labels of conditional models (the VAE takes none).
         """
-        c = self.condition(y)  # None for the VAE: the same computation as before conditioning existed
-        mu, logvar = self._encode(x, c)
-        z = reparameterize(mu, logvar, generator, eps)  # (B, Z)
-        params = self._decode(z, c)  # (B, *shape)
-        kl = kl_per_dim(mu, logvar)  # (B, Z)
+        c = self.condition(y)  # None for the VAE
+        q = self._posterior(x, c)
+        z = q.rsample(generator=generator, eps=eps)  # (B, Z)
+        kl, kl_per_dim = kl_divergence(q, self.prior(), z)  # (B,), (B, Z) or None
         return LossTerms(
-            reconstruction=-self.likelihood.log_prob(params, x),  # (B,)
-            kl=kl.sum(dim=1),  # (B,)
-            kl_per_dim=kl,
+            reconstruction=-self.likelihood.log_prob(self._decode(z, c), x),  # (B,)
+            kl=kl,
+            kl_per_dim=kl_per_dim,
         )
 
     def forward(self, x: Tensor) -> LossTerms:
         return self.loss_terms(x)
+
+    def log_weights(
+        self, x: Tensor, k: int, generator: torch.Generator | None = None, y: Tensor | None = None
+    ) -> Tensor:
+        """log p(x|z_k) + log p(z_k) - log q(z_k|x) for k posterior draws per row, (K, B).
+
+        The importance weights of the IW bound (Burda et al. 2015, eq. 8) and
+        of the IW log-likelihood; every density comes from the parts, so a
+        new prior or posterior is weighted correctly with no change here.
+        """
+        q, z, log_px_z = self._draw_and_score(x, self.condition(y), k, generator)
+        return log_px_z + self.prior.log_prob(z) - q.log_prob(z)
+
+    def _draw_and_score(
+        self, x: Tensor, c: Tensor | None, k: int, generator: torch.Generator | None = None, eps: Tensor | None = None
+    ) -> tuple[Distribution, Tensor, Tensor]:
+        """q(z|x), k draws z (K, B, Z) and log p(x|z) (K, B); the K x B draws are decoded as one batch.
+
+        ``eps`` (K, Z): the same k noise vectors for every row.
+        """
+        q = self._posterior(x, c)
+        z = q.rsample((k,), generator=generator, eps=None if eps is None else eps.reshape(k, 1, -1))  # (K, B, Z)
+        cz = None if c is None else c.repeat(k, 1)  # (K * B, C)
+        params = self._decode(z.reshape(-1, z.shape[-1]), cz).reshape(k, *x.shape)  # (K, B, *shape)
+        return q, z, self.likelihood.log_prob(params, x)  # x broadcast over the K draws
 
     # ------------------------------------------------------------------ uses
 
@@ -157,27 +281,29 @@ class VAE(nn.Module):
         self, x: Tensor, sample: bool = False, generator: torch.Generator | None = None, y: Tensor | None = None
     ) -> Tensor:
         """Latent codes (B, Z): the posterior mean, or a posterior sample with ``sample=True``."""
-        mu, logvar = self.encode(x, y)
-        return reparameterize(mu, logvar, generator) if sample else mu
+        x = self._as_input(x)
+        q = self.posterior(x, y)
+        return q.rsample(generator=generator) if sample else q.mean
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """E[x | z = posterior mean], same shape as x."""
+        x = self._as_input(x)
         y = self.labels_for(x, y)
-        mu, _ = self.encode(x, y)
-        return self.likelihood.mean(self._decode(mu, self.condition(y)))
+        c = self.condition(y)
+        return self.likelihood.mean(self._decode(self._posterior(x, c).mean, c))
 
     @torch.no_grad()
     def sample(
         self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
         y: Tensor | int | None = None,
     ) -> Tensor:
-        """Decoder means of ``n`` latents drawn from the prior (scaled by ``temperature``).
+        """Decoder means of ``n`` latents drawn from the prior (their spread scaled by ``temperature``).
 
         Conditional models take labels ``y`` (one per row, or one for all);
         without them the rows cycle through the classes.
         """
-        z = temperature * torch.randn(n, self.latent_dim, generator=generator, device=self._device())
+        z = self.prior.sample(n, generator=generator, temperature=temperature)  # (n, Z)
         c = self.condition(self.labels_or_default(n, y, cycle=True))
         return self.likelihood.mean(self._decode(z, c))  # (n, *shape)
 
@@ -188,23 +314,8 @@ class VAE(nn.Module):
 
         One format for every saved model: the folder loads with
         :meth:`from_pretrained`, ``vaekit.load`` and every CLI command.
-
-        Parameters
-        ----------
-        directory
-            Folder to write (created if missing).
-        overwrite
-            Replace a model already saved there.
-
-        Returns
-        -------
-        Path
-            ``directory``.
+        Refuses to replace a model already there unless ``overwrite``.
         """
-        from vaekit.config import RunConfig  # noqa: PLC0415
-        from vaekit.errors import RunDirError  # noqa: PLC0415
-        from vaekit.io import WEIGHTS_FILE, save_model  # noqa: PLC0415 - io builds models: import it late
-
         directory = Path(directory)
         if (directory / WEIGHTS_FILE).exists() and not overwrite:
             raise RunDirError(f"{directory} already holds a model; pass overwrite=True to replace it")
@@ -212,25 +323,55 @@ class VAE(nn.Module):
         return directory
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> VAE:
+    def from_pretrained(
+        cls, directory: str | Path, device: str = "cpu", *, encoder: nn.Module | None = None,
+        decoder: nn.Module | None = None, prior: Prior | None = None,
+    ) -> VAE:
         """The model saved in ``directory`` (by :meth:`save_pretrained` or ``vaekit train``), in eval mode.
+
+        ``encoder``, ``decoder``, ``prior``: the parts of your own it was built
+        with, if any (only their class names are saved, never code).
 
         Raises
         ------
         RunDirError
             The folder does not exist or holds no model.
         ModelFileError
-            The files are damaged, or hold another kind of model than ``cls``.
+            The files are damaged, hold another kind of model than ``cls``,
+            or need parts of your own that were not passed.
         """
-        from vaekit.errors import ModelFileError  # noqa: PLC0415
-        from vaekit.io import load  # noqa: PLC0415
-
-        model = load(directory, device=device)
-        if not isinstance(model, cls):
+        config = load_run_config(directory)
+        family = MODELS.get(config.model.model)
+        if family is None:
             raise ModelFileError(
-                f"{directory} holds a {type(model).__name__}, not a {cls.__name__}; load it with vaekit.load"
+                f"{directory} holds a model of family {show(config.model.model)}, unknown here "
+                f"(known: {', '.join(MODELS)}); define or import its class before loading"
             )
-        return model
+        if not issubclass(family, cls):
+            raise ModelFileError(f"{directory} holds a {family.__name__}, not a {cls.__name__}; load it with vaekit.load")
+        tensors = read_weights(directory)
+        model = build_checked(family, directory, config, {"encoder": encoder, "decoder": decoder, "prior": prior})
+        load_weights(model, tensors, Path(directory) / WEIGHTS_FILE)
+        return model.to(device).eval()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _as_input(self, x: Any) -> Tensor:
+        """``x`` as a float tensor on the model's device (NumPy arrays and lists welcome)."""
+        if isinstance(x, Tensor):
+            return x
+        try:
+            return torch.as_tensor(x, dtype=torch.float32, device=self._device())
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise DataError(f"cannot use {type(x).__name__} as model input: {exc}") from None
+
+    @property
+    def noise_dim(self) -> int:
+        """Size of the standard-normal noise ``loss_terms(eps=...)`` takes per draw (one per latent here)."""
+        return self.latent_dim
 
     def _device(self) -> torch.device:
         return next(self.parameters()).device
+
+
+MODELS[VAE.name] = VAE
