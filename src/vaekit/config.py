@@ -47,7 +47,7 @@ class ModelConfig:
     """What the network is: enough to rebuild the model from its weights."""
 
     model: str = "vae"
-    """Model family from the registry ``vaekit.models.MODELS``: vae, iwae (k-sample bound), cvae (conditioned on labels), m2 (semi-supervised)."""
+    """Model family from the registry ``vaekit.models.MODELS``: vae, iwae (k-sample bound), cvae (conditioned on labels), m2 (semi-supervised), hvae (two latent levels)."""
     options: dict[str, Any] = field(default_factory=dict)
     """The model family's own settings, checked by its ``Options`` dataclass: iwae {iw_samples}, m2 {classifier_weight}, hvae {top_latent_dim}; on the CLI: --option KEY=VALUE."""
     arch: str = "auto"

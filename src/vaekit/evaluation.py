@@ -189,13 +189,14 @@ def iw_log_likelihood(
     k_chunk = min(k, rows_per_call)
     batch = max(1, rows_per_call // k_chunk)  # images per call
     log_px, elbo = [], []
-    for start in range(0, len(x), batch):
-        xb = x[start : start + batch].to(device)  # (B, *shape)
-        log_w = torch.cat(
-            [model.log_weights(xb, min(k_chunk, k - done), generator) for done in range(0, k, k_chunk)]
-        )  # (K, B): log p(x, z_k) - log q(z_k|x), every density from the model's parts
-        log_px.append(torch.logsumexp(log_w, dim=0) - math.log(k))
-        elbo.append(log_w.mean(dim=0))
+    with model.prior.frozen():  # p(z) once for the whole evaluation: the weights do not change
+        for start in range(0, len(x), batch):
+            xb = x[start : start + batch].to(device)  # (B, *shape)
+            log_w = torch.cat(
+                [model.log_weights(xb, min(k_chunk, k - done), generator) for done in range(0, k, k_chunk)]
+            )  # (K, B): log p(x, z_k) - log q(z_k|x), every density from the model's parts
+            log_px.append(torch.logsumexp(log_w, dim=0) - math.log(k))
+            elbo.append(log_w.mean(dim=0))
     model.train(was_training)
     return torch.cat(log_px).cpu(), torch.cat(elbo).cpu()
 

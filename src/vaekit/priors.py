@@ -12,8 +12,9 @@ the distribution cannot draw from a ``torch.Generator``, ``sample``).
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -53,6 +54,25 @@ class Prior(nn.Module):
     def from_config(cls, config: Any, model: Any) -> Prior:
         """The prior for a model's ``config`` (``model``: the model being built, for priors that use its parts)."""
         return cls(config.latent_dim)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Distribution:
+        frozen = self.__dict__.get("_frozen")
+        return frozen if frozen is not None else super().__call__(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[Distribution]:
+        """Within the block, ``prior()`` is one distribution computed once, without gradients.
+
+        For long evaluations with fixed weights: the IW log-likelihood asks
+        for p(z) thousands of times, and a VampPrior's components cost an
+        encoder pass over every pseudo-input each time.
+        """
+        with torch.no_grad():
+            self.__dict__["_frozen"] = self()
+        try:
+            yield self.__dict__["_frozen"]
+        finally:
+            self.__dict__.pop("_frozen", None)
 
     def forward(self) -> Distribution:  # pragma: no cover - abstract
         """p(z) with event shape (Z,); ``log_prob(z)`` broadcasts over leading dimensions."""

@@ -12,6 +12,7 @@ byte is written.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import sys
 import tempfile
@@ -171,7 +172,8 @@ def train(
         source, config = str(config), load_config_file(config)
     cfg = resolve_config(config, overrides, preset, source=source)
     cfg.validate()  # settings first: no data is read (or downloaded) for a bad config
-    check_model_config(cfg.model)
+    # The family's options, typed and complete ("2" from a flag is 2), as the saved config will hold them.
+    cfg.model.options = dataclasses.asdict(check_model_config(cfg.model))
     if tensorboard:
         if run_dir is None:
             raise ConfigError("tensorboard=True needs a run folder to log into: pass out=RUN_DIR")
