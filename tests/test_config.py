@@ -116,3 +116,16 @@ def test_every_field_is_documented_and_owned_by_one_section():
             assert key not in seen, f"{key} is in two sections"
             assert section_of(key) == name
             seen.add(key)
+
+
+def test_a_typo_gets_a_did_you_mean_and_a_yaml_syntax_error_its_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown key 'latnt_dim' \(did you mean 'latent_dim'\?\)"):
+        RunConfig.from_dict({"latnt_dim": 4})
+    with pytest.raises(ConfigError, match=r"unknown key 'epoch' in section 'train' \(did you mean 'epochs'\?\)"):
+        RunConfig.from_dict({"train": {"epoch": 4}})
+    with pytest.raises(ConfigError, match=r"unknown key 'zzz';"):  # nothing close: no suggestion
+        RunConfig.from_dict({"zzz": 1})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("latent_dim: 4\nepochs: [1, 2\nbeta: 1\n")
+    with pytest.raises(ConfigError, match=r"cannot parse config file .*bad.yaml at line \d+, column \d+"):
+        load_config_file(bad)

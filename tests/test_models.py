@@ -311,3 +311,18 @@ def test_iwae_beta_weights_the_prior_ratio_inside_the_bound():
     torch.testing.assert_close(terms.loss(1.0), -iw_bound(terms.log_px_z + terms.log_prior_ratio))
     with pytest.raises(ConfigError, match="iwae"):
         tiny("iwae", free_bits=0.5)
+
+
+def test_uses_take_numpy_arrays_and_refuse_what_does_not_fit_in_one_line():
+    import numpy as np
+
+    from vaekit.errors import DataError
+
+    m = tiny(arch="conv")
+    x = np.random.default_rng(0).uniform(size=(3, 1, 6, 6))  # float64, as NumPy makes it
+    torch.testing.assert_close(m.embed(x), m.embed(torch.as_tensor(x, dtype=torch.float32)))
+    assert m.reconstruct(x).shape == (3, 1, 6, 6)
+    with pytest.raises(DataError, match=r"float rows of shape \(N, 1, 6, 6\), got .*\(3, 36\)"):
+        m.embed(x.reshape(3, 36))
+    with pytest.raises(DataError, match="cannot use str as model input"):
+        m.embed("images")

@@ -39,6 +39,19 @@ def row_ids(batch: np.ndarray) -> list[int]:
     return np.rint(batch[:, 0] * 1000).astype(int).tolist()
 
 
+
+def kill_at_step(trainer, step: int) -> None:
+    """Make ``trainer`` raise KeyboardInterrupt at its ``step``-th optimiser step, as a kill mid-run would stop it."""
+    real_step, calls = trainer._train_step, {"n": 0}
+
+    def dying_step(*args):
+        calls["n"] += 1
+        if calls["n"] == step:
+            raise KeyboardInterrupt
+        return real_step(*args)
+
+    trainer._train_step = dying_step
+
 def test_an_epoch_visits_every_row_once_in_an_order_fixed_by_seed_and_epoch(rows_npy):
     path, x = rows_npy
     data = open_rows(path)
@@ -103,16 +116,7 @@ def test_training_from_a_memory_mapped_npy_resumes_bitwise_mid_epoch(tmp_path, r
     reference = make()
     reference.fit(train, val)
     killed = make(tmp_path / "ckpt")
-    calls = {"n": 0}
-    real_step = killed._train_step
-
-    def dying_step(*args):
-        calls["n"] += 1
-        if calls["n"] == 9:  # inside the 2nd epoch (5 steps per epoch)
-            raise KeyboardInterrupt
-        return real_step(*args)
-
-    killed._train_step = dying_step
+    kill_at_step(killed, 9)  # inside the 2nd epoch (5 steps per epoch)
     with pytest.raises(KeyboardInterrupt):
         killed.fit(train, val)
     resumed = make(tmp_path / "ckpt")
@@ -224,15 +228,7 @@ def test_a_cvae_trains_on_a_streamed_parquet_with_its_label_column_and_resumes_b
     del reference.model.loss_terms
 
     killed = make(tmp_path / "ckpt")
-    real_step, calls = killed._train_step, {"n": 0}
-
-    def dying_step(*args):
-        calls["n"] += 1
-        if calls["n"] == 9:  # inside the 2nd epoch (40 training rows: 5 steps per epoch)
-            raise KeyboardInterrupt
-        return real_step(*args)
-
-    killed._train_step = dying_step
+    kill_at_step(killed, 9)  # inside the 2nd epoch (40 training rows: 5 steps per epoch)
     with pytest.raises(KeyboardInterrupt):
         killed.fit(train, val)
     resumed = make(tmp_path / "ckpt")

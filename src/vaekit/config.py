@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import difflib
 import functools
 import inspect
 import json
@@ -324,7 +325,7 @@ def section_of(key: str, source: str = "config") -> str:
         if isinstance(key, str) and key in _fields(klass):
             return name
     known = sorted(k for klass in SECTIONS.values() for k in _fields(klass))
-    raise ConfigError(f"{source}: unknown key {show(key)}; known keys: {', '.join(known)}")
+    raise ConfigError(f"{source}: unknown key {show(key)}{_did_you_mean(key, known)}; known keys: {', '.join(known)}")
 
 
 def all_keys() -> list[str]:
@@ -342,7 +343,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raw = yaml.safe_load(path.read_text())
     except (yaml.YAMLError, ValueError, RecursionError, OverflowError) as exc:  # ValueError covers decode errors
         first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        raise ConfigError(f"cannot parse config file {path}: {first}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"cannot parse config file {path}{where}: {first}") from None
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -371,7 +374,8 @@ def _assign(sections: dict[str, dict], section: str, key: str, value: Any, sourc
     fields = _fields(SECTIONS[section])
     if key not in fields:
         raise ConfigError(
-            f"{source}: unknown key {show(key)} in section '{section}'; known keys: {', '.join(fields)}"
+            f"{source}: unknown key {show(key)} in section '{section}'{_did_you_mean(key, list(fields))}; "
+            f"known keys: {', '.join(fields)}"
         )
     sections[section][key] = coerce(key, value, fields[key])
 
@@ -428,6 +432,14 @@ def coerce(key: str, value: Any, annotation: Any) -> Any:
     kind = {bool: "true or false", int: f"an integer of at most {MAX_INT}", float: "a finite number",
             str: "a string"}.get(annotation, "a comma-separated list of integers")
     raise ConfigError(f"invalid value for {show(key)}: {show(value)} (expected {kind})")
+
+
+def _did_you_mean(key: Any, known: list[str]) -> str:
+    """`` (did you mean 'latent_dim'?)`` for a near miss of a known key, else nothing."""
+    if not isinstance(key, str):
+        return ""
+    close = difflib.get_close_matches(key.replace("-", "_"), known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def show(value: Any, limit: int = 60) -> str:

@@ -357,13 +357,18 @@ class VAE(nn.Module):
     # ------------------------------------------------------------------ helpers
 
     def _as_input(self, x: Any) -> Tensor:
-        """``x`` as a float tensor on the model's device (NumPy arrays and lists welcome)."""
-        if isinstance(x, Tensor):
-            return x
-        try:
-            return torch.as_tensor(x, dtype=torch.float32, device=self._device())
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise DataError(f"cannot use {type(x).__name__} as model input: {exc}") from None
+        """``x`` as a float tensor on the model's device (NumPy arrays and lists welcome), shaped (N, *input_shape)."""
+        if not isinstance(x, Tensor):
+            try:
+                x = torch.as_tensor(x, dtype=torch.float32, device=self._device())
+            except (TypeError, ValueError, RuntimeError) as exc:
+                raise DataError(f"cannot use {type(x).__name__} as model input: {str(exc)[:100]}") from None
+        if tuple(x.shape[1:]) != self.input_shape or not x.is_floating_point():
+            raise DataError(
+                f"the model takes float rows of shape (N, {', '.join(map(str, self.input_shape))}), "
+                f"got {x.dtype} {tuple(x.shape)}"
+            )
+        return x
 
     @property
     def noise_dim(self) -> int:
