@@ -231,3 +231,16 @@ def test_a_frozen_prior_is_computed_once_and_gives_the_same_iw_estimate():
         with model.prior.frozen():
             frozen = torch.stack([model.log_weights(x, 4, torch.Generator().manual_seed(s)) for s in range(3)])
     torch.testing.assert_close(frozen, direct)
+
+
+@pytest.mark.parametrize("arch", ["conv", "resnet"])
+def test_the_new_parts_run_on_the_conv_networks(arch):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(input_shape=(1, 8, 8), latent_dim=3, arch=arch, conv_channels=(4, 8), prior="vamp",
+                                    pseudo_inputs=4, posterior="iaf"))
+    assert model.prior.pseudo_inputs.shape == (4, 1, 8, 8)  # pseudo-inputs are images the conv encoder takes
+    x = torch.rand(5, 1, 8, 8).bernoulli()
+    model.loss_terms(x, torch.Generator().manual_seed(0)).loss(1.0).mean().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    log_px, elbo = iw_log_likelihood(model.eval(), x, k=16)
+    assert torch.isfinite(log_px).all() and (log_px >= elbo - 1e-4).all()
