@@ -1,5 +1,6 @@
 """VAEAnomalyDetector and ``vaekit detect``: detection quality, conventions, saving, bad input."""
 
+import json
 import pickle
 import re
 
@@ -301,3 +302,36 @@ def test_adbench_thyroid_beats_chance_by_far(tmp_path, capsys):
     import json
 
     assert json.loads(capsys.readouterr().out)["roc_auc"] > 0.9
+
+
+def test_a_fitted_detector_remembers_its_id_and_label_columns(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.normal(size=(120, 3)), columns=["a", "b", "c"])
+    table["y"] = (np.arange(120) < 12).astype(int)
+    table.loc[:11, ["a", "b", "c"]] += 6.0  # the labelled anomalies are far away
+    table.insert(0, "id", [f"r{i}" for i in range(120)])
+    data = tmp_path / "t.csv"
+    table.to_csv(data, index=False)
+    fit = ["detect", "fit", "--data", data, "--id-column", "id", "--label-column", "y", "--out", tmp_path / "det",
+           "--steps", "50", "--quiet"]
+    assert main([str(a) for a in fit]) == 0
+    # The same file scores and evaluates without naming the columns again (issue 18: it failed on 'id', 'y').
+    assert main(["detect", "score", str(tmp_path / "det"), "--data", str(data), "--out", str(tmp_path / "s.csv"),
+                 "--quiet"]) == 0
+    scores = pd.read_csv(tmp_path / "s.csv")
+    assert scores.iloc[:, 0].tolist() == table["id"].tolist()  # the ids come back as the first column
+    assert (tmp_path / "s_roc.png").exists()  # the remembered labels give the ROC and PR curves too
+    capsys.readouterr()
+    assert main(["detect", "evaluate", str(tmp_path / "det"), "--data", str(data), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["anomalies"] == 12
+    # A table without them is scored too: a remembered column is used only when the data has it.
+    table.drop(columns=["id", "y"]).to_csv(tmp_path / "plain.csv", index=False)
+    assert main(["detect", "score", str(tmp_path / "det"), "--data", str(tmp_path / "plain.csv"),
+                 "--out", str(tmp_path / "p.csv"), "--quiet"]) == 0
+    # An extra column the detector never saw points at the flags that would name it.
+    table.assign(note=1.0).to_csv(tmp_path / "extra.csv", index=False)
+    capsys.readouterr()
+    assert main(["detect", "score", str(tmp_path / "det"), "--data", str(tmp_path / "extra.csv"),
+                 "--out", str(tmp_path / "e.csv")]) == 2
+    assert "'note' that the model was not fit on; drop them, or name them" in capsys.readouterr().err
+    assert not (tmp_path / "e.csv").exists()

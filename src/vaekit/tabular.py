@@ -117,7 +117,10 @@ class TablePreprocessor:
             raise DataError(f"the data lacks column(s) {_names(missing_cols)} that the model was fit on")
         extra = [c for c in frame.columns if c not in {col.name for col in self.columns}]
         if extra:
-            raise DataError(f"the data has column(s) {_names(extra)} that the model was not fit on; drop them")
+            raise DataError(
+                f"the data has column(s) {_names(extra)} that the model was not fit on; drop them, or name them "
+                "as the id or label column (CLI: --id-column NAME, --label-column NAME)"
+            )
         self._check_missing(frame)
         blocks = []
         for col in self.columns:
@@ -223,7 +226,7 @@ class TablePreprocessor:
             rows = int(frame.isna().any(axis=1).sum())
             raise DataError(
                 f"column(s) {_names(bad)} have missing values ({rows} row(s)); "
-                "fill or drop those NaN cells, or impute with missing='impute' (CLI: --impute)"
+                "fill or drop those NaN cells, or fit with missing='impute' (CLI: vaekit detect fit --impute)"
             )
 
 

@@ -26,6 +26,8 @@ from vaekit.files import atomic_write
 # torch (the estimator), pandas and matplotlib are imported inside the functions: `vaekit --help` must not load them.
 
 TABLE_SUFFIXES = (".csv", ".parquet")
+#: Written by ``detect fit`` beside the detector: the id and label columns it was given.
+COLUMNS_FILE = "columns.json"
 
 
 def add_detect(command: AddCommand) -> None:
@@ -101,6 +103,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     tmp = out.with_name(f".tmp-{out.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     detector.save(tmp)
+    # The id and label columns are not features: remembered, so score and evaluate leave them out by themselves.
+    (tmp / COLUMNS_FILE).write_text(json.dumps({"id_column": args.id_column, "label_column": args.label_column}) + "\n")
     scores = detector.decision_scores_
     _write_scores(tmp / "scores.csv", ids, scores, detector.threshold_)
     _write_plots(tmp / "scores", scores, detector.threshold_, y)
@@ -123,9 +127,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     out = output_path(args.out, (".csv",), args.overwrite)
     stem = out.with_suffix("")
-    _check_free(_plot_paths(stem, args.label_column is not None), args.overwrite)
     detector = _load(args.detector_dir)
-    X, y, ids = read_rows(args.data, args.label_column, args.id_column, args.split)
+    X, y, ids = read_rows(args.data, args.label_column, args.id_column, args.split, _fitted_columns(args.detector_dir))
+    _check_free(_plot_paths(stem, y is not None), args.overwrite)
     scores = detector.anomaly_score(X)
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_scores(out, ids, scores, detector.threshold_)
@@ -140,7 +144,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.plots is not None:
         _check_free(_plot_paths(Path(args.plots) / "scores", True), args.overwrite)
     detector = _load(args.detector_dir)
-    X, y, _ = read_rows(args.data, args.label_column, args.id_column, args.split)
+    X, y, _ = read_rows(args.data, args.label_column, args.id_column, args.split, _fitted_columns(args.detector_dir))
     if y is None:
         raise DataError(f"{args.data} has no 0/1 anomaly labels; pass --label-column NAME (1 = anomaly, 0 = normal)")
     from vaekit.evaluation import detection_metrics  # noqa: PLC0415 - imports torch: loaded when the command runs
@@ -157,14 +161,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- data
 
 
-def read_rows(spec: str, label_column: str | None, id_column: str | None, split: str = "train"):
+def read_rows(
+    spec: str, label_column: str | None, id_column: str | None, split: str = "train", fitted: dict | None = None
+):
     """Rows to score, their labels (1 = anomaly) and ids, from a table, an array file or a data spec.
 
     Tables come back as DataFrames so that text columns stay categories.
+    ``fitted``: the id and label columns the detector was fit with; each one
+    not given is used when the table has it.
     """
     path = Path(spec)
     if path.suffix.lower() in TABLE_SUFFIXES:
-        return _read_table(path, label_column, id_column)
+        return _read_table(path, label_column, id_column, fitted or {})
     if label_column is not None or id_column is not None:
         raise DataError("--label-column and --id-column apply to .csv and .parquet tables only")
     data = load_data(spec, split=split)
@@ -175,13 +183,17 @@ def read_rows(spec: str, label_column: str | None, id_column: str | None, split:
     return x, labels, None
 
 
-def _read_table(path: Path, label_column: str | None, id_column: str | None):
+def _read_table(path: Path, label_column: str | None, id_column: str | None, fitted: dict):
     import pandas as pd  # noqa: PLC0415 - slow to import: loaded only for a table
 
     if not path.is_file():
         raise DataError(f"no such file: {path}")
     frame = _read_frame(path, pd)
     frame.columns = [str(c) for c in frame.columns]
+    if label_column is None and fitted.get("label_column") in frame.columns:
+        label_column = fitted["label_column"]
+    if id_column is None and fitted.get("id_column") in frame.columns:
+        id_column = fitted["id_column"]
     y = ids = None
     for flag, name in (("--label-column", label_column), ("--id-column", id_column)):
         if name is not None and name not in frame.columns:
@@ -212,6 +224,16 @@ def _binary_labels(values: np.ndarray, what: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- outputs
+
+
+def _fitted_columns(folder: str) -> dict:
+    """The id and label columns ``detect fit`` was given (none for a detector saved from Python)."""
+    path = Path(folder) / COLUMNS_FILE
+    try:
+        saved = json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError:
+        raise DataError(f"{path} is not valid JSON; fit the detector again or delete the file") from None
+    return saved if isinstance(saved, dict) else {}
 
 
 def _load(folder: str):
