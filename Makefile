@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # with e.g. `make demo TORCH_SPEC="torch>=2.2"` to use your own torch.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test test-fast lint install browser clean
+.PHONY: demo test test-fast lint install clean
 
 install: $(VENV)/.installed
 
@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(BIN)/vaekit demo --out runs/demo --overwrite
 
-test: install browser
+test: install
 	$(BIN)/python -m pytest -q
 
 # The suite without the tests marked slow: under a minute on two cores.
@@ -33,14 +33,6 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
-
-# The report's browser test drives headless chromium. Install Debian's when it is
-# missing and this is root with apt-get (as on CI); never fail: without it that test skips.
-browser:
-	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1 || \
-		{ echo "installing chromium for the report's browser test" && apt-get update -qq && \
-		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium </dev/null >/dev/null; } || \
-		echo "could not install chromium: the report's browser test will skip"
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -313,6 +313,15 @@ def test_make_entry_points_exist():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
+def test_make_test_installs_no_system_packages():
+    """The README's test command installs Python packages into .venv only: apt-get is CI's business (issue 18)."""
+    plan = subprocess.run(
+        ["make", "-n", "-B", "test"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    ).stdout  # what `make test` would run on a fresh machine, run by nobody
+    assert "pytest" in plan
+    assert not re.search(r"apt-get|apt |dnf |yum |brew ", plan), plan
+
+
 def test_config_example_is_a_valid_config(tmp_path):
     """The ```yaml example is a config file vaekit accepts."""
     from vaekit import config as vconfig

@@ -214,7 +214,7 @@ IMAGES_JS = "JSON.stringify(Array.from(document.images).map(i => [i.alt, i.compl
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     if CHROMIUM is None:
-        pytest.skip("chromium is not installed (make test installs Debian's chromium when it can)")
+        pytest.skip("chromium is not installed (install it, e.g. apt-get install chromium; .ci/run does on CI)")
     pytest.importorskip("websocket", reason="websocket-client is not installed: pip install -e '.[test]'")
     chromium = Chromium(CHROMIUM, tmp_path_factory.mktemp("chromium-profile"))
     yield chromium
