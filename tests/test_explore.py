@@ -168,6 +168,8 @@ def test_traverse_and_manifold_through_the_cli(run_dirs, capsys, tmp_path):
     assert run(capsys, "traverse", img, "--data", run_dirs / "images.npz", "--index", 3,
                "--out", tmp_path / "row3.npy")[0] == 0
     assert not np.allclose(np.load(tmp_path / "row3.npy")[:, 4], np.load(tmp_path / "t.npy")[:, 2])
+    assert run(capsys, "traverse", img, "--steps", 5, "--dims", "1", "--out", tmp_path / "d1.npy")[0] == 0
+    assert np.array_equal(np.load(tmp_path / "d1.npy"), np.load(tmp_path / "t.npy")[[1]])
     assert run(capsys, "traverse", img, "--manifold", "--out", tmp_path / "m.npy")[0] == 0
     assert np.load(tmp_path / "m.npy").shape == (15, 15, 1, 8, 8)
     assert run(capsys, "traverse", img, "--manifold", "--steps", 4, "--out", tmp_path / "m.png")[0] == 0
@@ -230,3 +232,22 @@ def test_sample_temperature_scales_the_prior(run_dirs, capsys, tmp_path):
         np.testing.assert_allclose(hot, model.decode(2 * z).mean.numpy(), atol=1e-6)
         np.testing.assert_allclose(one, model.decode(z).mean.numpy(), atol=1e-6)
     assert not np.allclose(hot, one)
+
+
+def test_traverse_chosen_dimensions_are_rows_of_the_full_traversal():
+    import torch
+
+    from vaekit import explore
+    from vaekit.config import ModelConfig
+    from vaekit.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch="mlp", latent_dim=5, hidden_dims=(8,), input_shape=(6,))).eval()
+    full = explore.traverse(model, steps=5)  # (5, 5, 6)
+    some = explore.traverse(model, steps=5, dims=[3, 0])  # (2, 5, 6)
+    assert torch.allclose(some, full[[3, 0]])
+    with pytest.raises(DataError, match=r"in 0\.\.4"):
+        explore.traverse(model, dims=[5])
+    assert explore.most_informative([0.1, 3.0, 0.0, 2.0], 4, limit=2) == [1, 3]
+    assert explore.most_informative([0.1, 3.0], 2, limit=2) == [0, 1]  # all fit: in order
+    assert explore.most_informative(None, 5, limit=2) == [0, 1]

@@ -48,15 +48,15 @@ HAS_MNIST = all((SHARED_DATA / "mnist" / name).is_file() for name in MNIST_FILES
 #: README command -> the command run instead, and why. Only run time changes: the same
 #: subcommand, data, model and output, with fewer epochs (or importance samples).
 SUBSTITUTIONS: dict[str, tuple[str, str]] = {
-    "vaekit train --data digits --out runs/digits --arch conv --latent-dim 8 --epochs 50": (
-        "vaekit train --data digits --out runs/digits --arch conv --latent-dim 8 --epochs 2", "50 epochs -> 2"),
+    "vaekit train --data digits --out runs/digits": (
+        "vaekit train --data digits --out runs/digits --epochs 2", "the digits preset's 150 epochs -> 2"),
     "vaekit train --preset mnist-mlp --out runs/mnist": (
         "vaekit train --preset mnist-mlp --out runs/mnist --epochs 1", "the preset's 250 epochs -> 1"),
     "vaekit evaluate runs/mnist --data mnist --split test --iw-samples 1000 --json": (
         "vaekit evaluate runs/mnist --data mnist --split test --iw-samples 2 --json",
         "1000 importance samples of 10,000 test images -> 2"),
     "vaekit train --model cvae --data digits --out runs/cvae": (
-        "vaekit train --model cvae --data digits --out runs/cvae --epochs 2", "the default 30 epochs -> 2"),
+        "vaekit train --model cvae --data digits --out runs/cvae --epochs 2", "the digits preset's 150 epochs -> 2"),
     "vaekit train --preset mnist-m2 --out runs/m2": (
         "vaekit train --preset mnist-m2 --out runs/m2 --epochs 1", "the preset's 30 epochs -> 1"),
     "vaekit train --data sprites:20000 --beta 4 --out runs/sprites": (
@@ -68,7 +68,7 @@ SUBSTITUTIONS: dict[str, tuple[str, str]] = {
         "the preset's 30 epochs -> 1"),
     "torchrun --standalone --nproc_per_node=2 -m vaekit train --data digits --out runs/cpu2 --device cpu": (
         "torchrun --standalone --nproc_per_node=2 -m vaekit train --data digits --out runs/cpu2 --device cpu "
-        "--epochs 2", "the default 30 epochs -> 2"),
+        "--epochs 2", "the digits preset's 150 epochs -> 2"),
 }
 
 

@@ -153,3 +153,77 @@ def test_label_models_refuse_data_without_labels_and_labels_for_plain_models(tmp
     with pytest.raises(ConfigError, match="labels_per_class chooses the labelled rows of m2"):
         vaekit.train("digits", model="vae", labels_per_class=2, epochs=1, quiet=True)
     assert not (tmp_path / "x").exists()
+
+
+def test_builtin_digits_bring_their_own_preset_unless_told_otherwise():
+    """`vaekit train --data digits` trains what the demo trains: the global defaults collapse on its grey levels."""
+    from vaekit.presets import PRESETS
+    from vaekit.runs import resolve_config
+
+    plain = resolve_config(overrides={"data": "digits"})
+    assert plain.model.likelihood == PRESETS["digits"]["likelihood"] == "gaussian-learned"
+    assert plain.train.kl_warmup_epochs == PRESETS["digits"]["kl_warmup_epochs"]
+    flagged = resolve_config(overrides={"data": "digits", "likelihood": "bernoulli", "epochs": 3})
+    assert (flagged.model.likelihood, flagged.train.epochs, flagged.model.arch) == ("bernoulli", 3, "conv")
+    assert resolve_config(overrides={"data": "digits"}, preset_name="mnist-mlp").model.arch == "mlp"
+    assert resolve_config(overrides={"data": "digits"}, spec_data=False).model.likelihood == "bernoulli"  # an array
+    assert resolve_config(overrides={"data": "sprites"}).model.likelihood == "bernoulli"
+
+
+def test_a_weak_code_is_reported_as_partial_collapse():
+    from vaekit.runs import PosteriorCollapseWarning, _warn_if_collapsed
+
+    with pytest.warns(PosteriorCollapseWarning, match="only 0.59 nats per input"):
+        _warn_if_collapsed({"active_units": 2, "train": {"kl": 0.59}, "val": {"kl": 0.59}}, 8)
+    with pytest.warns(PosteriorCollapseWarning, match="none of the 8 latent dimensions"):
+        _warn_if_collapsed({"active_units": 0, "train": {"kl": 0.0}}, 8)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_if_collapsed({"active_units": 3, "train": {"kl": 4.2}}, 8)  # a working code: silence
+
+
+def test_a_run_too_large_for_the_machine_is_refused_before_anything_is_written(tmp_path, tiny_images):
+    """Issue 18: --latent-dim 100000 trained for minutes, then died in a traceback; now one line, up front."""
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError, match=r"GiB of memory to train a model of .* parameters.*lower --latent-dim"):
+        vaekit.train(tiny_images, out=out, **{**SMALL, "latent_dim": 10**9, "hidden_dims": (64,)})
+    assert not out.exists()
+
+
+def test_a_failure_at_the_end_of_a_run_says_how_to_finish_it(tmp_path, tiny_images, monkeypatch):
+    """Training done, pictures failed: the checkpoint stays and --resume auto writes the rest."""
+    import vaekit.runs
+
+    out = tmp_path / "run"
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate 360000000000 bytes.")
+
+    monkeypatch.setattr(vaekit.runs, "write_pictures", out_of_memory)
+    with pytest.raises(RunDirError, match=r"training finished and is saved in .*--resume auto to write them"):
+        vaekit.train(tiny_images, out=out, **SMALL)
+    monkeypatch.undo()
+    with pytest.raises(RunDirError, match="--resume auto"):
+        vaekit.train(tiny_images, out=out, **SMALL)  # not silently overwritten
+    finished = vaekit.train(tiny_images, out=out, resume="auto", **SMALL)
+    assert (out / "samples.png").exists() and (out / "report.html").exists()
+    straight = vaekit.train(tiny_images, **SMALL)
+    for a, b in zip(straight.model.state_dict().values(), finished.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_traversal_pictures_show_at_most_32_dimensions_those_with_the_most_kl(tmp_path, tiny_images, monkeypatch):
+    from vaekit import explore
+
+    shown = []
+    real = explore.traverse
+    monkeypatch.setattr(explore, "traverse", lambda *a, **k: shown.append(k["dims"]) or real(*a, **k))
+    result = vaekit.train(tiny_images, out=tmp_path / "run", **{**SMALL, "latent_dim": 40, "epochs": 1})
+    (dims,) = shown
+    kl = np.array(result.summary["kl_per_dim"])
+    assert len(dims) == explore.MAX_TRAVERSAL_ROWS < 40
+    assert kl[dims].min() >= np.delete(kl, dims).max()  # the most informative ones
+    assert list(kl[dims]) == sorted(kl[dims], reverse=True)  # most first
+    assert (tmp_path / "run" / "traversals.png").exists()

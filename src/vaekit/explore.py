@@ -8,7 +8,7 @@ Nothing here draws or writes files: ``plots`` and the CLI do that.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -19,6 +19,9 @@ from vaekit.priors import Prior, StandardNormalPrior
 # The two ends of the manifold grid, as quantiles of N(0, 1): the Keras VAE
 # example's choice; quantile 0 or 1 would map to an infinite z.
 MANIFOLD_QUANTILES = (0.05, 0.95)
+#: Rows of a traversal picture at most: beyond this a picture is unreadable (and a
+#: 100,000-dimensional latent space would decode 900,000 codes of 100,000 numbers).
+MAX_TRAVERSAL_ROWS = 32
 
 
 def lerp(z0: Tensor, z1: Tensor, steps: int) -> Tensor:
@@ -98,11 +101,12 @@ def _prior(prior: Prior | int) -> Prior:
 
 
 def traversal_latents(
-    prior: Prior | int, steps: int = 9, span: float = 3.0, base: Tensor | None = None
+    prior: Prior | int, steps: int = 9, span: float = 3.0, base: Tensor | None = None,
+    dims: Sequence[int] | None = None,
 ) -> Tensor:
-    """Codes that sweep one dimension at a time, (Z, steps, Z).
+    """Codes that sweep one dimension at a time, (len(dims), steps, Z); every dimension by default.
 
-    Row ``i`` holds ``base`` with dimension ``i`` replaced by ``steps`` values
+    Row ``i`` holds ``base`` with dimension ``dims[i]`` replaced by ``steps`` values
     of the prior's marginal quantiles, from the quantile of -``span`` to that
     of +``span`` standard deviations of a Gaussian (span 3: the 0.13% and
     99.87% quantiles), so the sweep stays where the prior has mass whatever
@@ -120,22 +124,46 @@ def traversal_latents(
         base = prior.quantiles(torch.tensor([0.5], dtype=torch.float64))[0].float()  # (Z,) the median
     values = values.to(base.dtype if base.is_floating_point() else torch.float32)
     latent_dim = values.shape[1]
-    z = base.to(values.dtype).expand(latent_dim, steps, latent_dim).clone()  # (Z, steps, Z)
-    dims = torch.arange(latent_dim, device=z.device)
-    z[dims, :, dims] = values.T.to(z.device)
+    dims = _check_dims(dims, latent_dim)
+    z = base.to(values.dtype).expand(len(dims), steps, latent_dim).clone()  # (R, steps, Z)
+    rows = torch.arange(len(dims), device=z.device)
+    z[rows, :, dims.to(z.device)] = values.T[dims].to(z.device)
     return z
 
 
+def _check_dims(dims: Sequence[int] | None, latent_dim: int) -> Tensor:
+    if dims is None:
+        return torch.arange(latent_dim)
+    chosen = torch.as_tensor(list(dims), dtype=torch.long)
+    if chosen.numel() == 0 or chosen.min() < 0 or chosen.max() >= latent_dim:
+        raise DataError(f"latent dimensions to traverse must be in 0..{latent_dim - 1}, got {list(dims)}")
+    return chosen
+
+
 @torch.no_grad()
-def traverse(model: nn.Module, steps: int = 9, span: float = 3.0, base: Tensor | None = None) -> Tensor:
-    """Decode :func:`traversal_latents` of the model's prior: ``(latent_dim, steps, *sample_shape)``.
+def traverse(
+    model: nn.Module, steps: int = 9, span: float = 3.0, base: Tensor | None = None,
+    dims: Sequence[int] | None = None,
+) -> Tensor:
+    """Decode :func:`traversal_latents` of the model's prior: ``(len(dims), steps, *sample_shape)``.
 
     ``base`` is where the other dimensions stay: the prior's median (zeros
     under N(0, I)) by default, or e.g. ``model.embed(x[None])[0]`` to vary one real input.
+    ``dims``: the dimensions to sweep, one row each (every dimension by default).
     """
-    z = traversal_latents(model.prior, steps, span, base).to(_device(model))  # (Z, steps, Z)
-    decoded = decode_mean(model, z.reshape(-1, model.latent_dim))  # (Z * steps, *shape)
-    return decoded.reshape(model.latent_dim, steps, *decoded.shape[1:])
+    z = traversal_latents(model.prior, steps, span, base, dims).to(_device(model))  # (R, steps, Z)
+    decoded = decode_mean(model, z.reshape(-1, model.latent_dim))  # (R * steps, *shape)
+    return decoded.reshape(z.shape[0], steps, *decoded.shape[1:])
+
+
+def most_informative(kl_per_dim: Sequence[float] | None, latent_dim: int, limit: int = MAX_TRAVERSAL_ROWS) -> list[int]:
+    """The dimensions a traversal picture shows: all when there are at most ``limit``, else the
+    ``limit`` carrying the most KL (most first; the first ``limit`` when the KL does not split by dimension)."""
+    if latent_dim <= limit:
+        return list(range(latent_dim))
+    if kl_per_dim is None:
+        return list(range(limit))
+    return [int(i) for i in torch.as_tensor(kl_per_dim).argsort(descending=True, stable=True)[:limit]]
 
 
 def manifold_latents(steps: int = 15, prior: Prior | None = None) -> Tensor:

@@ -44,6 +44,7 @@ from vaekit.errors import ConfigError, DataError, RunDirError
 from vaekit.files import atomic_write
 from vaekit.io import CONFIG_FILE, load, load_run_config, save_config, save_model
 from vaekit.models import build_model, check_model_config, model_class
+from vaekit.presets import data_preset
 from vaekit.presets import preset as preset_settings
 from vaekit.report import REPORT_FILE, write_report
 from vaekit.run_dir import (
@@ -60,7 +61,7 @@ from vaekit.run_dir import (
 )
 from vaekit.summary import LATENT_KEYS, summarize
 from vaekit.tensorboard_log import TENSORBOARD_DIR, TensorBoardLogger, summary_writer_class
-from vaekit.training import Trainer, distributed
+from vaekit.training import Trainer, budget, distributed
 from vaekit.training.checkpoint import sweep_temp_files
 
 #: Keys that may differ when a run is resumed (to train it for longer).
@@ -93,8 +94,21 @@ def resolve_config(
     preset_name: str | None = None,
     *,
     source: str = "config",
+    spec_data: bool = True,
 ) -> RunConfig:
-    """Defaults, then a preset, then a config object / mapping / YAML file, then ``overrides``."""
+    """Defaults, then a preset, then a config object / mapping / YAML file, then ``overrides``.
+
+    Without a named preset, a built-in dataset's own (``presets.DATA_PRESETS``:
+    ``digits`` trains what ``vaekit demo`` trains) takes the preset's place,
+    unless ``spec_data`` is False (the data is an array, not the config's spec).
+    """
+    resolved = _resolve(config, overrides, preset_name, source)
+    if preset_name is None and spec_data and (own := data_preset(resolved.data.data)) is not None:
+        resolved = _resolve(config, overrides, own, source)
+    return resolved
+
+
+def _resolve(config, overrides, preset_name: str | None, source: str) -> RunConfig:
     base = RunConfig()
     if preset_name is not None:
         base = base.updated(preset_settings(preset_name), source=f"preset {preset_name}")
@@ -170,7 +184,7 @@ def train(
     source = "config"
     if isinstance(config, (str, Path)):  # read the file once: for the settings and, on resume, its keys
         source, config = str(config), load_config_file(config)
-    cfg = resolve_config(config, overrides, preset, source=source)
+    cfg = resolve_config(config, overrides, preset, source=source, spec_data=data is None or isinstance(data, str))
     cfg.validate()  # settings first: no data is read (or downloaded) for a bad config
     # The family's options, typed and complete ("2" from a flag is 2), as the saved config will hold them.
     cfg.model.options = dataclasses.asdict(check_model_config(cfg.model))
@@ -199,7 +213,15 @@ def train(
     train_idx, val_idx = split_rows(dataset, cfg.train.val_fraction, cfg.train.seed)
     labels = _training_labels(cfg, dataset, train_idx)  # sets num_classes, condition_dim, classifier_weight
     cfg.validate()
+    parts = {"encoder": encoder, "decoder": decoder, "prior": prior}
+    # Refuse what cannot fit before the first step (and before the folder is touched), not after minutes.
+    needs = budget.estimate(
+        lambda: _build(cfg, parts), (cfg.train.batch_size, *dataset.sample_shape), cfg.train.keep_checkpoints
+    )
+    budget.check_fits(needs, run_dir, on_cpu=distributed.resolve_device(cfg.train.device).type == "cpu")
 
+    if preset is None and not quiet and isinstance(data, str | None) and (own := data_preset(cfg.data.data)):
+        print(f"--data {cfg.data.data}: the {own} preset's settings (--preset or flags change them)", file=sys.stderr)
     # Inputs are valid: from here on the run folder may be written.
     with contextlib.ExitStack() as stack:
         if run_dir is not None and distributed.is_main():
@@ -215,7 +237,6 @@ def train(
             if labels is not None and labels.labelled is not None:
                 _write_labelled_rows(run_dir, cfg, labels)
         callbacks = [stack.enter_context(TensorBoardLogger(run_dir / TENSORBOARD_DIR))] if tensorboard and distributed.is_main() else []
-        parts = {"encoder": encoder, "decoder": decoder, "prior": prior}
         result = _train_into(run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet, callbacks, labels, parts)
     return result
 
@@ -302,7 +323,7 @@ def _train_into(
     run_dir, cfg, dataset, train_idx, val_idx, resuming, quiet, on_epoch_end=(), labels=None, parts=None
 ) -> TrainResult:
     torch.manual_seed(cfg.train.seed)  # weight initialisation
-    model = build_model(cfg.model, **{name: part for name, part in (parts or {}).items() if part is not None})
+    model = _build(cfg, parts)
     log = None if quiet or not distributed.is_main() else (lambda line: print(line, file=sys.stderr, flush=True))
     trainer = Trainer(
         model,
@@ -328,27 +349,61 @@ def _train_into(
     if not distributed.is_main():
         return TrainResult(model=model.eval(), config=cfg, history=history, run_dir=run_dir)
 
-    summary = _summary(model, dataset, train_idx, val_idx, trainer, seconds, labels)
-    if summary["active_units"] == 0:
-        message = (
-            f"posterior collapse: none of the {model.latent_dim} latent dimensions is active "
-            "(variance of the posterior mean across the data <= 0.01), so the decoder ignores z; "
-            "remedies: KL warm-up (--kl-warmup-epochs 10), a lower --beta, or free bits (--free-bits 0.1)"
-        )
-        warnings.warn(message, PosteriorCollapseWarning, stacklevel=3)
-    result = TrainResult(model=model.eval(), config=cfg, history=history, summary=summary, run_dir=run_dir)
-    if run_dir is not None:
+    if run_dir is None:
+        summary = _summary(model, dataset, train_idx, val_idx, trainer, seconds, labels)
+        _warn_if_collapsed(summary, model.latent_dim)
+        return TrainResult(model=model.eval(), config=cfg, history=history, summary=summary)
+    try:  # the end of a run: training is done and checkpointed, what fails here can be written again
+        summary = _summary(model, dataset, train_idx, val_idx, trainer, seconds, labels)
+        _warn_if_collapsed(summary, model.latent_dim)
         save_model(run_dir, model, cfg)
         write_metrics(run_dir / METRICS_FILE, history)
         write_summary(run_dir, summary)
-        write_pictures(run_dir, model, dataset, val_idx if len(val_idx) else train_idx, history)
+        write_pictures(
+            run_dir, model, dataset, val_idx if len(val_idx) else train_idx, history, kl_per_dim=summary.get("kl_per_dim")
+        )
         write_report(
             run_dir / REPORT_FILE, title=run_dir.resolve().name, config=cfg.to_dict(), summary=summary,
             history=history, picture_dir=run_dir,
         )
-        if log:
-            log(f"wrote {run_dir}")
-    return result
+    except (RuntimeError, MemoryError, OSError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunDirError(
+            f"training finished and is saved in {run_dir / CHECKPOINT_DIR}, but writing the run's files failed "
+            f"({reason[:200]}); free memory or disk, then run the same command with --resume auto to write them"
+        ) from exc
+    if log:
+        log(f"wrote {run_dir}")
+    return TrainResult(model=model.eval(), config=cfg, history=history, summary=summary, run_dir=run_dir)
+
+
+#: Below this KL per input (nats) the code tells the decoder less than how to tell three inputs
+#: apart (ln 3 = 1.1 nats): samples and reconstructions come out close to the average input.
+WEAK_CODE_KL = 1.0
+
+
+def _warn_if_collapsed(summary: dict[str, Any], latent_dim: int) -> None:
+    """Warn when the latent code carries (next to) nothing: the same measure summary.json prints."""
+    kl = (summary.get("val") or summary["train"])["kl"]
+    remedies = "remedies: KL warm-up (--kl-warmup-epochs 10), a lower --beta, free bits (--free-bits 0.1)"
+    if summary["active_units"] == 0:
+        message = (
+            f"posterior collapse: none of the {latent_dim} latent dimensions is active (variance of the posterior "
+            f"mean across the data <= 0.01 or KL <= 0.01 nats), so the decoder ignores z; {remedies}"
+        )
+    elif kl < WEAK_CODE_KL:
+        message = (
+            f"partial posterior collapse: the latent code carries only {kl:.2f} nats per input (KL), so samples and "
+            f"reconstructions will look like the average input; {remedies}, or a likelihood that fits "
+            "the data (grey-level images: --likelihood gaussian-learned)"
+        )
+    else:
+        return
+    warnings.warn(message, PosteriorCollapseWarning, stacklevel=4)
+
+
+def _build(cfg: RunConfig, parts: dict[str, nn.Module | None] | None) -> nn.Module:
+    return build_model(cfg.model, **{name: part for name, part in (parts or {}).items() if part is not None})
 
 
 # --------------------------------------------------------------------------- resuming
@@ -452,12 +507,14 @@ def write_pictures(
     index: np.ndarray,
     history: list[dict[str, float]],
     latent_method: str = "pca",
+    kl_per_dim: list[float] | None = None,
 ) -> list[Path]:
     """Training curves, prior samples, reconstructions, the latent scatter and traversals.
 
     ``latent_method`` projects latent spaces of more than two dimensions for
     the scatter: ``"pca"`` (fast, the default at the end of training) or
-    ``"tsne"``.
+    ``"tsne"``. ``kl_per_dim`` picks the dimensions a traversal shows when
+    there are more than ``explore.MAX_TRAVERSAL_ROWS`` (those with the most KL).
     """
     from vaekit import plots  # noqa: PLC0415 - matplotlib loads only when pictures are drawn
 
@@ -483,10 +540,12 @@ def write_pictures(
         plots.plot_latent(z, run_dir / "latent.png", labels=shown.y, title=f"latent space ({dataset.name})", method=latent_method)
     )
     names = None if dataset.is_image else dataset.feature_names
-    traversals = explore.traverse(model, steps=TRAVERSAL_STEPS).numpy()  # (Z, steps, *shape)
-    written.append(
-        plots.save_latent_grid(traversals, run_dir / "traversals.png", "traversals: row i sweeps z_i over ±3 std", names)
+    dims = explore.most_informative(kl_per_dim, model.latent_dim)
+    traversals = explore.traverse(model, steps=TRAVERSAL_STEPS, dims=dims).numpy()  # (R, steps, *shape)
+    title = "traversals: row i sweeps z_i over ±3 std" if len(dims) == model.latent_dim else (
+        f"traversals of the {len(dims)} of {model.latent_dim} dimensions with the most KL, most first"
     )
+    written.append(plots.save_latent_grid(traversals, run_dir / "traversals.png", title, names))
     if model.latent_dim == 2:
         grid = explore.manifold(model).numpy()  # (steps, steps, *shape)
         written.append(plots.save_latent_grid(grid, run_dir / "manifold.png", "the 2-D latent manifold", names))
@@ -576,10 +635,13 @@ def regenerate_report(
     else:
         index = np.arange(len(dataset))
     history = read_metrics(run_dir / METRICS_FILE)
+    summary = read_summary(run_dir)
     with tempfile.TemporaryDirectory(prefix="vaekit-report-") as tmp:
-        write_pictures(Path(tmp), model, dataset, index, history, latent_method=latent_method)
+        write_pictures(
+            Path(tmp), model, dataset, index, history, latent_method=latent_method, kl_per_dim=summary.get("kl_per_dim")
+        )
         out.parent.mkdir(parents=True, exist_ok=True)
         return write_report(
-            out, title=run_dir.resolve().name, config=cfg.to_dict(), summary=read_summary(run_dir),
+            out, title=run_dir.resolve().name, config=cfg.to_dict(), summary=summary,
             history=history, picture_dir=tmp,
         )

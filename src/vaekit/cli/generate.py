@@ -104,8 +104,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 def cmd_traverse(args: argparse.Namespace) -> int:
     import torch  # noqa: PLC0415 - loaded when the command runs, so --help stays fast
 
-    from vaekit.explore import manifold, traverse  # noqa: PLC0415 - imports torch: loaded when the command runs
+    from vaekit.explore import manifold, most_informative, traverse  # noqa: PLC0415 - imports torch: loaded when the command runs
     from vaekit.io import load  # noqa: PLC0415 - imports torch, as above
+    from vaekit.run_dir import read_summary  # noqa: PLC0415 - imports torch, as above
     from vaekit.runs import load_data_for  # noqa: PLC0415 - imports torch, as above
 
     out = output_path(args.out, (".png", ".npy"), args.overwrite)
@@ -115,6 +116,8 @@ def cmd_traverse(args: argparse.Namespace) -> int:
         raise DataError("--manifold decodes a grid over the whole 2-D prior; drop --data and --index")
     if args.index is not None and args.data is None:
         raise DataError("--index needs --data SPEC: the data set whose row fixes the other dimensions")
+    if args.manifold and args.dims is not None:
+        raise DataError("--manifold decodes both dimensions of a 2-D latent space; drop --dims")
     model = load(args.run_dir)
     names = None
     if args.manifold:
@@ -128,14 +131,27 @@ def cmd_traverse(args: argparse.Namespace) -> int:
             _check_row("--index", index, len(data.x), args.data)
             base = model.embed(torch.from_numpy(data.x[index : index + 1]))[0]  # (Z,) posterior mean
             names = data.feature_names
-        grid = traverse(model, steps, args.range, base).numpy()  # (Z, steps, *shape)
-        title = f"traversals: row i sweeps z_i from -{args.range:g} to +{args.range:g}"
+        # More dimensions than a picture can show: the run's most informative ones (summary.json's KL).
+        dims = args.dims or most_informative(read_summary(Path(args.run_dir)).get("kl_per_dim"), model.latent_dim)
+        grid = traverse(model, steps, args.range, base, dims).numpy()  # (R, steps, *shape)
+        rows = "row i sweeps z_i" if dims == list(range(model.latent_dim)) else f"rows sweep z_{{{','.join(map(str, dims))}}}"
+        title = f"traversals: {rows} from -{args.range:g} to +{args.range:g}"
     _write_walk(out, grid, grid, title, names)
     done(out, args)
     return 0
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _dims(text: str) -> list[int]:
+    try:
+        dims = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected latent dimensions like 0,3,5, got {text!r}") from None
+    if any(d < 0 for d in dims):
+        raise argparse.ArgumentTypeError(f"latent dimensions are counted from 0, got {text!r}")
+    return dims
 
 
 def _write_images_or_array(path: Path, array, model) -> None:
@@ -224,4 +240,8 @@ def add_traverse(command: AddCommand) -> None:
     )
     add_data_flags(p, required=False, extra_help="; with --index, the other dimensions stay at that row's code")
     p.add_argument("--index", type=int, default=None, help="row of --data to start from (default: 0)")
+    p.add_argument(
+        "--dims", type=_dims, default=None, metavar="I,J,...",
+        help="latent dimensions to sweep, one row each (default: all, or the 32 with the most KL in the run's summary)",
+    )
     add_output_flags(p, ".png or .npy")
