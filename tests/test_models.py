@@ -326,3 +326,19 @@ def test_uses_take_numpy_arrays_and_refuse_what_does_not_fit_in_one_line():
         m.embed(x.reshape(3, 36))
     with pytest.raises(DataError, match="cannot use str as model input"):
         m.embed("images")
+
+
+def test_embed_and_reconstruct_run_in_batches_into_one_output():
+    """A conv encoder on 60,000 images at once holds gigabytes of activations (issue 18): batches do not."""
+    from vaekit.models.vae import INFERENCE_BATCH
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch="mlp", latent_dim=3, hidden_dims=(8,), input_shape=(5,))).eval()
+    seen = []
+    model.encoder.register_forward_hook(lambda module, inputs, output: seen.append(len(inputs[0])))
+    x = torch.rand(2 * INFERENCE_BATCH + 7, 5)
+    codes, recon = model.embed(x), model.reconstruct(x)
+    assert max(seen) == INFERENCE_BATCH and sum(seen) == 2 * len(x)
+    assert codes.shape == (len(x), 3) and recon.shape == x.shape
+    assert torch.allclose(codes[-7:], model.embed(x[-7:]), atol=1e-6)
+    assert torch.allclose(recon[:5], model.reconstruct(x[:5]), atol=1e-6)

@@ -586,28 +586,29 @@ def _renamed_score(value: Any) -> Any:
 
 def _mean_neg_elbo(model, x: np.ndarray, n_samples: int, score_type: str) -> np.ndarray:
     """Per-row -ELBO (or reconstruction loss, or -log p(x) by importance sampling), over ``n_samples`` draws."""
-
-
     device = next(model.parameters()).device
     # The same seeded draws for every row and every call (common random numbers): a row's
     # score depends on the model and that row only, not on the rows scored beside it.
     g = torch.Generator(device=device).manual_seed(0)
     eps = torch.randn(n_samples, model.noise_dim, generator=g, device=device)  # (S, Z): the model's standard-normal noise per draw
-    out = []
+    # One output, allocated up front: per-chunk results kept in a list between the large
+    # short-lived buffers of each chunk fragment the heap, and resident memory grows (issue 18).
+    scores = np.empty(len(x), dtype=np.float64)  # (N,)
     model.eval()
     with torch.no_grad():
         for start in range(0, len(x), SCORE_CHUNK):
             xb = torch.from_numpy(np.ascontiguousarray(x[start : start + SCORE_CHUNK])).to(device)
+            rows = slice(start, start + len(xb))
             if score_type == "iw":
-                out.append(-iw_log_likelihood(model, xb, k=n_samples, seed=start)[0].double())
+                scores[rows] = (-iw_log_likelihood(model, xb, k=n_samples, seed=start)[0].double()).numpy()
                 continue
             total = torch.zeros(len(xb), dtype=torch.float64, device=device)
             for e in eps:
                 terms = model.loss_terms(xb, eps=e)
                 part = terms.reconstruction if score_type == "reconstruction" else terms.reconstruction + terms.kl
                 total += part.double()
-            out.append(total / n_samples)
-    return torch.cat(out).cpu().numpy().astype(np.float64)
+            scores[rows] = (total / n_samples).cpu().numpy()
+    return scores
 
 
 def _is_image(X: Any) -> bool:

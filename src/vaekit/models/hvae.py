@@ -31,7 +31,7 @@ from torch.distributions import Distribution
 
 from vaekit.config import ModelConfig
 from vaekit.errors import ConfigError, DataError
-from vaekit.models.vae import VAE
+from vaekit.models.vae import VAE, by_batch
 from vaekit.networks import ACTIVATIONS, build_networks
 from vaekit.objectives import LossTerms, kl_divergence
 from vaekit.posteriors import LOGVAR_MAX, LOGVAR_MIN, DiagonalGaussian, reparameterize, standard_normal_noise
@@ -213,20 +213,25 @@ class HVAE(VAE):
         """
         if level not in LEVELS:
             raise DataError(f"unknown latent level {level!r}; use one of {', '.join(LEVELS)}")
-        x = self._as_input(x)
-        q2 = self.posterior(x, y)
-        z2 = q2.rsample(generator=generator) if sample else q2.mean  # (B, Z2)
-        if level == "top":
-            return z2
-        q1 = self._posterior_z1(self.encoder_z1(x), z2)
-        z1 = q1.rsample(generator=generator) if sample else q1.mean  # (B, Z1)
-        return z1 if level == "bottom" else torch.cat([z1, z2], dim=-1)
+
+        def codes(xb: Tensor, yb: Tensor | None) -> Tensor:
+            q2 = self.posterior(xb, yb)
+            z2 = q2.rsample(generator=generator) if sample else q2.mean  # (B, Z2)
+            if level == "top":
+                return z2
+            q1 = self._posterior_z1(self.encoder_z1(xb), z2)
+            z1 = q1.rsample(generator=generator) if sample else q1.mean  # (B, Z1)
+            return z1 if level == "bottom" else torch.cat([z1, z2], dim=-1)
+
+        return by_batch(codes, self._as_input(x), y)
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """E[x | z1, z2 = the posterior means of both levels], same shape as x."""
-        z = self.embed(x, y=y, level="both")  # (B, Z1 + Z2)
-        return self.likelihood.mean(self._decode(z, None))
+        return by_batch(
+            lambda xb, yb: self.likelihood.mean(self._decode(self.embed(xb, y=yb, level="both"), None)),  # (B, *shape)
+            self._as_input(x), y,
+        )
 
     @torch.no_grad()
     def sample(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -41,6 +42,30 @@ from vaekit.priors import PRIORS, Prior
 
 #: The parts a user may supply instead of vaekit's own (``VAE(config, encoder=...)``).
 USER_PARTS = ("encoder", "decoder", "prior")
+#: Rows per forward pass of embed and reconstruct: a conv encoder on 60,000 images at once
+#: would hold gigabytes of activations; batches of this size keep it to one batch's worth.
+INFERENCE_BATCH = 1024
+
+
+def by_batch(fn: Callable[[Tensor, Tensor | None], Tensor], x: Tensor, y: Tensor | None = None) -> Tensor:
+    """``fn(x_batch, y_batch)`` over batches of :data:`INFERENCE_BATCH` rows, written into one output.
+
+    The output is allocated once (no list of per-batch results to concatenate),
+    so memory is one batch's activations plus the result, however many rows.
+    """
+    if len(x) <= INFERENCE_BATCH:
+        return fn(x, y)
+    per_row = y is not None and torch.as_tensor(y).ndim > 0  # one label per row, or one for all
+
+    def batch(rows: slice) -> Tensor:
+        return fn(x[rows], y[rows] if per_row else y)
+
+    first = batch(slice(0, INFERENCE_BATCH))
+    out = first.new_empty((len(x), *first.shape[1:]))  # (N, ...)
+    out[:INFERENCE_BATCH] = first
+    for start in range(INFERENCE_BATCH, len(x), INFERENCE_BATCH):
+        out[start : start + INFERENCE_BATCH] = batch(slice(start, start + INFERENCE_BATCH))
+    return out
 
 #: Model families by name (``--model NAME``): a subclass of :class:`VAE` that sets ``name`` is
 #: registered when its class is defined, so a new family is one file (or a class in your own code).
@@ -280,18 +305,23 @@ class VAE(nn.Module):
     def embed(
         self, x: Tensor, sample: bool = False, generator: torch.Generator | None = None, y: Tensor | None = None
     ) -> Tensor:
-        """Latent codes (B, Z): the posterior mean, or a posterior sample with ``sample=True``."""
-        x = self._as_input(x)
-        q = self.posterior(x, y)
-        return q.rsample(generator=generator) if sample else q.mean
+        """Latent codes (N, Z): the posterior mean, or a posterior sample with ``sample=True``."""
+
+        def codes(xb: Tensor, yb: Tensor | None) -> Tensor:
+            q = self.posterior(xb, yb)
+            return q.rsample(generator=generator) if sample else q.mean  # (B, Z)
+
+        return by_batch(codes, self._as_input(x), y)
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """E[x | z = posterior mean], same shape as x."""
-        x = self._as_input(x)
-        y = self.labels_for(x, y)
-        c = self.condition(y)
-        return self.likelihood.mean(self._decode(self._posterior(x, c).mean, c))
+
+        def means(xb: Tensor, yb: Tensor | None) -> Tensor:
+            c = self.condition(self.labels_for(xb, yb))
+            return self.likelihood.mean(self._decode(self._posterior(xb, c).mean, c))  # (B, *shape)
+
+        return by_batch(means, self._as_input(x), y)
 
     @torch.no_grad()
     def sample(
