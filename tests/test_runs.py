@@ -1,5 +1,6 @@
 """The Python face of training: vaekit.train and its run folder."""
 
+import re
 import numpy as np
 import pytest
 import torch
@@ -62,6 +63,9 @@ def test_progress_bar_only_on_a_terminal(monkeypatch, tiny_images, capsys):
     vaekit.train(tiny_images, **{**SMALL, "quiet": False})
     err = capsys.readouterr().err
     assert "%|" not in err and "epoch 2/2" in err
+    # Without a bar, each epoch's line says how long is left (issue 18: 1 3/4 hours in silence).
+    first, last = (line for line in err.splitlines() if line.startswith("epoch "))
+    assert re.search(r"s/epoch, about \d+ s left\)$", first) and "left" not in last
 
 
 def test_a_second_run_into_a_busy_folder_is_refused(tmp_path, tiny_images):

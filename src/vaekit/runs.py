@@ -349,6 +349,8 @@ def _train_into(
     if not distributed.is_main():
         return TrainResult(model=model.eval(), config=cfg, history=history, run_dir=run_dir)
 
+    if log:  # the end of a run takes a while on large data: say what it is doing
+        log(f"measuring the model ({EVAL_SAMPLES} posterior draws per row) and drawing its pictures")
     if run_dir is None:
         summary = _summary(model, dataset, train_idx, val_idx, trainer, seconds, labels)
         _warn_if_collapsed(summary, model.latent_dim)

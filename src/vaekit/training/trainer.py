@@ -420,9 +420,9 @@ class Trainer:
         if self.log is not None:
             line = f"epoch {self.epoch}/{self.config.epochs}  {self._summary(row)}"
             if self._bar is not None:
-                self._bar.write(line, file=sys.stderr)  # above the bar, not through it
+                self._bar.write(line, file=sys.stderr)  # above the bar, not through it (the bar has the ETA)
             else:
-                self.log(line)
+                self.log(line + _time_left(seconds, self.config.epochs - self.epoch))
         for callback in self.on_epoch_end:
             callback(self, row)
         self.save()
@@ -521,3 +521,12 @@ def _set_global_rng_state(state: dict[str, Any]) -> None:
     has_gauss, cached = state["numpy_gauss"]
     np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], has_gauss, cached))
     random.setstate((state["python_version"], tuple(state["python"].tolist()), state["python_gauss"]))
+
+
+def _time_left(seconds_per_epoch: float, epochs_left: int) -> str:
+    """``  (12.3 s/epoch, about 5 min left)`` for a log without a progress bar; empty at the end."""
+    if epochs_left <= 0:
+        return ""
+    left = seconds_per_epoch * epochs_left
+    eta = f"{left:.0f} s" if left < 90 else f"{left / 60:.0f} min" if left < 5400 else f"{left / 3600:.1f} h"
+    return f"  ({seconds_per_epoch:.1f} s/epoch, about {eta} left)"
