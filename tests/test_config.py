@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from vaekit.config import ModelConfig, RunConfig, TrainConfig, field_docs, load_config_file, section_of
+from vaekit.config import DataConfig, ModelConfig, RunConfig, TrainConfig, field_docs, load_config_file, section_of
 from vaekit.errors import ConfigError
 
 
@@ -15,10 +15,11 @@ def test_flat_and_nested_keys_give_the_same_config():
 
 
 def test_round_trip_through_json():
-    cfg = RunConfig.from_dict({"latent_dim": 3, "beta": 2.5, "patience": 4, "image_size": "32x24"})
+    cfg = RunConfig.from_dict({"latent_dim": 3, "beta": 2.5, "patience": 4, "image_size": "32x24", "image_fit": "pad"})
     again = RunConfig.from_dict(json.loads(cfg.to_json()))
     assert again == cfg
-    assert again.data.image_size == (32, 24)
+    assert again.data.image_size == (32, 24) and again.data.image_fit == "pad"
+    assert RunConfig().data.image_fit == "resize"  # runs saved before image_fit read as they were trained
 
 
 @pytest.mark.parametrize(
@@ -48,6 +49,7 @@ def test_bad_keys_and_values_are_named(raw, phrase):
         (TrainConfig(val_fraction=1.0), "val_fraction"),
         (TrainConfig(lr=0), "lr"),
         (TrainConfig(patience=0), "patience"),
+        (DataConfig(image_fit="stretch"), r"'image_fit': 'stretch' \(choose from resize, pad, crop\)"),
     ],
 )
 def test_validation_names_the_key(cfg, phrase):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import urllib.error
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from vaekit.data import idx
+from vaekit.data import ImageSizeWarning, idx, progress
 from vaekit.data.dataset import Dataset
 from vaekit.data.sources import load_data, split_indices, validate_for_likelihood, write_idx
 from vaekit.errors import ConfigError, DataError
@@ -145,6 +146,17 @@ def test_download_verifies_and_caches(fake_mirror, tmp_path, monkeypatch):
     assert np.array_equal(load_data("mnist", split="test").y, arrays["test"][1])
 
 
+def test_download_shows_its_bytes_only_on_a_terminal(fake_mirror, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(progress, "DELAY_S", 0.0)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    load_data("mnist", split="test", cache_dir=tmp_path / "shown")
+    err = capsys.readouterr().err
+    assert "downloading t10k-images-idx3-ubyte.gz" in err and "downloading t10k-labels-idx1-ubyte.gz" in err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    load_data("mnist", split="test", cache_dir=tmp_path / "quiet")
+    assert capsys.readouterr().err == ""
+
+
 def test_download_checksum_mismatch_leaves_no_file(fake_mirror, tmp_path, monkeypatch):
     source = idx.IDX_SOURCES["mnist"]
     bad_md5 = {name: "0" * 32 for name in source.md5}
@@ -268,7 +280,8 @@ def test_image_folder_labels_from_subfolders_and_resize(tmp_path):
     write_image(tmp_path / "cat" / "1.png", np.full((4, 6), 255, np.uint8))
     write_image(tmp_path / "cat" / "2.png", np.zeros((8, 12), np.uint8))  # resized to 4x6
     write_image(tmp_path / "dog" / "sub" / "3.bmp", np.full((4, 6), 51, np.uint8))
-    data = load_data(str(tmp_path))
+    with pytest.warns(ImageSizeWarning, match=r"resized 1 of 3 images \(1 other size: 8x12\) to 4x6"):
+        data = load_data(str(tmp_path))
     assert data.x.shape == (3, 1, 4, 6)  # grayscale, size of the first image
     np.testing.assert_allclose(data.x[:, 0, 0, 0], [1.0, 0.0, 0.2])
     assert list(data.y) == [0, 0, 1]
@@ -277,9 +290,70 @@ def test_image_folder_labels_from_subfolders_and_resize(tmp_path):
 def test_image_folder_rgb_and_requested_size(tmp_path):
     write_image(tmp_path / "a.png", np.zeros((5, 5), np.uint8))
     write_image(tmp_path / "b.jpg", np.full((9, 7, 3), (255, 0, 0), np.uint8))
-    data = load_data(str(tmp_path), image_size=(3, 2))
+    with pytest.warns(ImageSizeWarning, match="stretching 2 of them"):
+        data = load_data(str(tmp_path), image_size=(3, 2))
     assert data.x.shape == (2, 3, 3, 2) and data.y is None  # RGB as one image is colour
     assert data.x[1, 0].min() > 0.9 and data.x[1, 1].max() < 0.1
+
+
+def test_images_of_other_sizes_are_counted_in_a_warning(tmp_path):
+    write_image(tmp_path / "a.png", np.zeros((16, 16), np.uint8))  # the first image: its size is the target
+    for i, shape in enumerate([(30, 40), (30, 40), (40, 30), (32, 32), (16, 16)]):
+        write_image(tmp_path / f"b{i}.png", np.zeros(shape, np.uint8))
+    expected = (
+        r"resized 4 of 6 images \(3 other sizes: 30x40, 40x30, 32x32\) to 16x16 \(HxW\), the size of the first "
+        r"image, stretching 3 of them to another aspect ratio; choose the size with --image-size H,W; "
+        r"--image-fit pad or crop keeps aspect ratios"
+    )
+    with pytest.warns(ImageSizeWarning, match=expected):
+        assert load_data(str(tmp_path)).x.shape == (6, 1, 16, 16)
+    with pytest.warns(ImageSizeWarning, match=r"padded 4 of 6 images .* the size of the first image; choose the size"):
+        load_data(str(tmp_path), image_fit="pad")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a size asked for, no aspect ratio changed: nothing to say
+        load_data(str(tmp_path), image_size=(16, 16), image_fit="crop")
+        for f in tmp_path.glob("b[0-2].png"):
+            f.unlink()
+        load_data(str(tmp_path), image_size=(8, 8))  # 16x16 and 32x32 shrunk, as asked
+
+
+def test_image_fit_pads_or_crops_keeping_the_aspect_ratio(tmp_path):
+    wide = np.zeros((4, 8), np.uint8)
+    wide[:, 4:] = 255  # left half black, right half white
+    write_image(tmp_path / "wide.png", wide)
+    with pytest.warns(ImageSizeWarning, match="stretching 1 of them"):
+        stretched = load_data(str(tmp_path), image_size=(8, 8)).x[0, 0]  # (H, W)
+    assert stretched[[0, -1]].min(axis=1).tolist() == [0.0, 0.0] and stretched[[0, -1], -1].tolist() == [1.0, 1.0]
+    padded = load_data(str(tmp_path), image_size=(8, 8), image_fit="pad").x[0, 0]
+    assert np.array_equal(padded[2:6], wide / 255.0)  # the image, unscaled, in the middle rows
+    assert not padded[:2].any() and not padded[6:].any()  # black bars above and below
+    cropped = load_data(str(tmp_path), image_size=(8, 8), image_fit="crop").x[0, 0]
+    # Scaled to 8x16, the centre 8 columns kept: the image's columns 2-5, half black and half white, in every row.
+    assert (cropped[:, 0] == 0).all() and (cropped[:, -1] == 1).all()
+    assert np.array_equal(cropped, np.repeat(cropped[:1], 8, axis=0))
+
+
+def test_image_fit_is_checked_and_only_for_image_folders(tmp_path):
+    write_image(tmp_path / "a.png", np.zeros((5, 5), np.uint8))
+    with pytest.raises(DataError, match="image fit 'stretch' is invalid; use one of resize, pad, crop"):
+        load_data(str(tmp_path), image_fit="stretch")
+    with pytest.raises(DataError, match="--image-fit applies to image folders, not to digits"):
+        load_data("digits", image_fit="pad")
+
+
+def test_reading_a_folder_shows_progress_only_on_a_terminal(tmp_path, monkeypatch, capsys):
+    for i in range(3):
+        write_image(tmp_path / f"{i}.png", np.zeros((5, 5), np.uint8))
+    monkeypatch.setattr(progress, "DELAY_S", 0.0)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    load_data(str(tmp_path))
+    err = capsys.readouterr().err
+    assert "scanning images" in err and "reading images" in err and "/3 [" in err
+    load_data(str(tmp_path), progress=False)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    load_data(str(tmp_path))
+    assert capsys.readouterr().err == ""
 
 
 def test_image_folder_unreadable_image_named(tmp_path):

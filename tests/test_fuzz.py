@@ -457,6 +457,7 @@ def _choices() -> dict[str, tuple[str, ...]]:
     return {
         "model": tuple(MODELS), "likelihood": tuple(LIKELIHOODS), "arch": vconfig.ARCHS,
         "activation": vconfig.ACTIVATIONS, "split": vconfig.SPLITS, "on_nan": getattr(vconfig, "ON_NAN", ()),
+        "image_fit": vconfig.IMAGE_FITS,
     }
 
 

@@ -1,6 +1,8 @@
 """The Python face of training: vaekit.train and its run folder."""
 
+import json
 import re
+
 import numpy as np
 import pytest
 import torch
@@ -231,3 +233,23 @@ def test_traversal_pictures_show_at_most_32_dimensions_those_with_the_most_kl(tm
     assert kl[dims].min() >= np.delete(kl, dims).max()  # the most informative ones
     assert list(kl[dims]) == sorted(kl[dims], reverse=True)  # most first
     assert (tmp_path / "run" / "traversals.png").exists()
+
+
+def test_an_image_folder_run_records_its_size_and_fit_for_later_commands(tmp_path):
+    from PIL import Image
+
+    from vaekit.data import ImageSizeWarning
+    from vaekit.runs import load_data_for
+
+    folder, later = tmp_path / "images", tmp_path / "later"
+    rng = np.random.default_rng(0)
+    for path, shapes in ((folder, [(12, 12), (12, 16)]), (later, [(30, 40)])):
+        path.mkdir()
+        for i in range(20):
+            Image.fromarray(rng.integers(0, 255, shapes[i % len(shapes)], dtype=np.uint8)).save(path / f"{i:02d}.png")
+    with pytest.warns(ImageSizeWarning, match="the size of the first image"):
+        vaekit.train(str(folder), out=tmp_path / "run", image_fit="pad", **SMALL)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["data"]
+    assert saved["image_size"] == [12, 12] and saved["image_fit"] == "pad"
+    x = load_data_for(tmp_path / "run", str(later)).x  # 30x40 images: padded to the run's 12x12, no warning
+    assert x.shape == (20, 1, 12, 12) and not x[:, :, 0].any()

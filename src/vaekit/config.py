@@ -39,6 +39,7 @@ ON_NAN = ("stop", "skip")
 LR_SCHEDULES = ("constant", "cosine", "step", "plateau")
 PRECISIONS = ("fp32", "bf16")
 LOADINGS = ("auto", "memory", "stream")
+IMAGE_FITS = ("resize", "pad", "crop")
 #: auto, cpu, cuda or cuda:N (checked against the machine when training starts).
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -236,7 +237,9 @@ class DataConfig:
     label_column: str | None = None
     """Column of a table holding labels (kept out of the features)."""
     image_size: tuple[int, ...] | None = None
-    """Resize images of a folder to (H, W); default: the first image's size."""
+    """Size (H, W) every image of a folder is brought to; default: the first image's size, recorded in the run's config.json."""
+    image_fit: str = "resize"
+    """How an image folder's images of another aspect ratio reach image_size: resize (stretch), pad (scale to fit, black borders) or crop (scale to cover, cut out the centre)."""
     labels_per_class: int | None = None
     """m2: keep the labels of this many training rows per class (a seeded draw) and hide the rest; None = every label the data has."""
     loading: str = "auto"
@@ -250,6 +253,7 @@ class DataConfig:
         _check_numbers(self)
         _check_choice("split", self.split, SPLITS)
         _check_choice("loading", self.loading, LOADINGS)
+        _check_choice("image_fit", self.image_fit, IMAGE_FITS)
         _check_positive("block_mb", self.block_mb)
         if self.labels_per_class is not None:
             _check_positive("labels_per_class", self.labels_per_class)

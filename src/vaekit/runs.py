@@ -201,7 +201,7 @@ def train(
             given = set(overrides) | _keys_of(config) | set(preset_settings(preset) if preset else {})
             cfg = _resume_config(run_dir, cfg, given)
 
-    dataset = _as_dataset(data, cfg)
+    dataset = _as_dataset(data, cfg, progress=not quiet and distributed.is_main())
     validate_for_likelihood(dataset, cfg.model.likelihood)
     if cfg.model.input_shape is not None and tuple(cfg.model.input_shape) != dataset.sample_shape:
         raise ConfigError(
@@ -438,7 +438,7 @@ def _flat(config: RunConfig) -> dict[str, Any]:
     return {k: v for section in ("model", "train", "data") for k, v in d[section].items()}
 
 
-def _as_dataset(data: Any, cfg: RunConfig) -> Dataset:
+def _as_dataset(data: Any, cfg: RunConfig, progress: bool = True) -> Dataset:
     if isinstance(data, Dataset):
         return data
     if data is not None and not isinstance(data, str):
@@ -449,10 +449,13 @@ def _as_dataset(data: Any, cfg: RunConfig) -> Dataset:
             raise DataError(f"cannot use {type(data).__name__} as data ({exc}); pass an array of shape (N, ...)") from None
         return dataset_from_array(array, name=type(data).__name__)
     d = cfg.data
-    return load_data(
-        d.data, split=d.split, label_column=d.label_column, image_size=d.image_size,
-        loading=d.loading, block_mb=d.block_mb, shuffle_window_mb=d.shuffle_window_mb,
+    dataset = load_data(
+        d.data, split=d.split, label_column=d.label_column, image_size=d.image_size, image_fit=d.image_fit,
+        loading=d.loading, block_mb=d.block_mb, shuffle_window_mb=d.shuffle_window_mb, progress=progress,
     )
+    if d.image_size is None and source_kind(d.data) == "image-folder":
+        d.image_size = dataset.sample_shape[1:]  # the first image's size, saved so later commands use it
+    return dataset
 
 
 def _fit_inputs(dataset, train_idx, val_idx) -> tuple[Any, Any]:
@@ -566,9 +569,10 @@ def load_data_for(
     shape = tuple(cfg.model.input_shape)
     kind = source_kind(spec)
     image_size = (cfg.data.image_size or shape[1:]) if kind == "image-folder" and len(shape) == 3 else None
+    image_fit = cfg.data.image_fit if image_size is not None else "resize"
     if label_column is None and kind == "table":
         label_column = cfg.data.label_column
-    dataset = load_data(spec, split=split, label_column=label_column, image_size=image_size)
+    dataset = load_data(spec, split=split, label_column=label_column, image_size=image_size, image_fit=image_fit)
     if dataset.sample_shape != shape:
         raise DataError(
             f"{spec} has samples of shape {dataset.sample_shape} but the model in {run_dir} expects {shape}"

@@ -2,6 +2,7 @@
 
 from vaekit.data.dataset import Dataset
 from vaekit.data.sources import (
+    ImageSizeWarning,
     dataset_from_array,
     load_data,
     source_kind,
@@ -15,6 +16,7 @@ from vaekit.data.streaming import StreamedDataset
 
 __all__ = [
     "Dataset",
+    "ImageSizeWarning",
     "StreamedDataset",
     "dataset_from_array",
     "load_data",

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vaekit.data.progress import progress_bar
 from vaekit.errors import DataError
 
 IMAGES_MAGIC = 2051
@@ -210,13 +211,16 @@ def cache_folder(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
     return Path(root).expanduser() / name
 
 
-def download_idx(name: str, split: str, cache_dir: str | os.PathLike | None = None) -> Path:
+def download_idx(
+    name: str, split: str, cache_dir: str | os.PathLike | None = None, *, progress: bool = True
+) -> Path:
     """Make sure the two ``.gz`` files of ``split`` are cached; return their folder.
 
     A file already in the cache is kept only if its MD5 matches; otherwise it
     is fetched from the mirror into a temporary file, checked, and then moved
     into place with ``os.replace``, so the cache never holds a partial or
-    corrupt file.
+    corrupt file. ``progress``: a bar of the bytes fetched on stderr, when it
+    is a terminal.
     """
     source = IDX_SOURCES[name]
     folder = cache_folder(name, cache_dir)
@@ -231,11 +235,11 @@ def download_idx(name: str, split: str, cache_dir: str | os.PathLike | None = No
         dest = folder / filename
         if dest.is_file() and md5_file(dest) == source.md5[filename]:
             continue
-        _fetch(source.mirror + filename, dest, source.md5[filename], name)
+        _fetch(source.mirror + filename, dest, source.md5[filename], name, progress)
     return folder
 
 
-def _fetch(url: str, dest: Path, md5: str, name: str) -> None:
+def _fetch(url: str, dest: Path, md5: str, name: str, progress: bool = True) -> None:
     """Download ``url`` to ``dest`` if its MD5 is ``md5``; leave nothing behind otherwise."""
     # Imported here: urllib.request pulls in http, email and ssl, which the CLI's
     # startup should not pay for.
@@ -246,8 +250,14 @@ def _fetch(url: str, dest: Path, md5: str, name: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            for chunk in iter(lambda: response.read(1 << 20), b""):
-                out.write(chunk)
+            size = response.headers.get("Content-Length")
+            with progress_bar(
+                int(size) if size and size.isdigit() else None, f"downloading {dest.name}", "B",
+                enabled=progress, unit_scale=True, unit_divisor=1024,
+            ) as bar:
+                for chunk in iter(lambda: response.read(1 << 16), b""):
+                    out.write(chunk)
+                    bar.update(len(chunk))
         actual = md5_file(tmp)
         if actual != md5:
             raise DataError(

@@ -18,24 +18,23 @@ from pathlib import Path
 
 import numpy as np
 
+from vaekit.config import IMAGE_FITS
 from vaekit.data import idx, streaming, tables
 from vaekit.data.dataset import Dataset
 from vaekit.data.idx import write_idx
+from vaekit.data.image_folder import ImageSizeWarning, load_image_folder
 from vaekit.data.streaming import StreamedDataset
 from vaekit.errors import ConfigError, DataError
 
-__all__ = ["load_data", "split_indices", "validate_for_likelihood", "write_idx"]
+__all__ = ["ImageSizeWarning", "load_data", "split_indices", "validate_for_likelihood", "write_idx"]
 
 SPLITS = ("train", "test")
 TABLE_SUFFIXES = (".csv", ".parquet")
 ARRAY_SUFFIXES = (".npy", ".npz")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 _EXPECTED = (
     "expected digits, mnist, fashion-mnist, mnist:PATH, sprites, sprites:N, "
     "or a path to .npy/.npz/.csv/.parquet or an image folder"
 )
-# PIL modes that hold one intensity per pixel; anything else is read as RGB.
-_GRAY_MODES = ("1", "L", "LA")
 
 
 def load_data(
@@ -44,10 +43,12 @@ def load_data(
     split: str = "train",
     label_column: str | None = None,
     image_size: tuple[int, int] | None = None,
+    image_fit: str = "resize",
     cache_dir: str | os.PathLike | None = None,
     loading: str = "memory",
     block_mb: float = 4.0,
     shuffle_window_mb: float = 256.0,
+    progress: bool = True,
 ) -> Dataset | StreamedDataset:
     """Load the data named by ``spec``, or open it for streaming.
 
@@ -63,8 +64,13 @@ def load_data(
     label_column:
         For ``.csv``/``.parquet``: the column taken out of ``x`` as labels ``y``.
     image_size:
-        For image folders: ``(H, W)`` every image is resized to; default the
-        size of the first image.
+        For image folders: ``(H, W)`` every image is brought to; default the
+        size of the first image (read it back as ``x.shape[2:]``). Images of other sizes
+        are reported with an :class:`ImageSizeWarning`.
+    image_fit:
+        For image folders, how an image of another aspect ratio reaches
+        ``image_size``: ``"resize"`` (stretched), ``"pad"`` (scaled to fit,
+        black borders) or ``"crop"`` (scaled to cover, centre kept).
     cache_dir:
         Root of the download cache; datasets go to ``<root>/<name>``. Default
         ``$VAEKIT_CACHE``, else ``~/.cache/vaekit``.
@@ -74,6 +80,10 @@ def load_data(
         ``AUTO_STREAM_BYTES``).
     block_mb, shuffle_window_mb:
         Block and shuffle-window sizes of streamed data.
+    progress:
+        Show a bar with the time left on stderr while sprites are drawn, a
+        download runs or an image folder is read, if that takes more than a
+        second and stderr is a terminal.
 
     Returns
     -------
@@ -89,7 +99,7 @@ def load_data(
         raise DataError(f"unknown split '{split}'; use one of {', '.join(SPLITS)}")
     kind = _source_kind(spec)
     path = Path(spec).expanduser()
-    _check_options(spec, kind, split, label_column, image_size)
+    _check_options(spec, kind, split, label_column, image_size, image_fit)
     if kind in ("array", "table") and streaming.should_stream(path, loading):
         return streaming.open_streamed(
             path, label_column=label_column, block_mb=block_mb, shuffle_window_mb=shuffle_window_mb
@@ -99,9 +109,9 @@ def load_data(
     if kind == "digits":
         data = _load_digits()
     elif kind == "sprites":
-        data = _load_sprites(spec)
+        data = _load_sprites(spec, progress)
     elif kind == "idx-download":
-        x, y = idx.load_idx_folder(idx.download_idx(spec, split, cache_dir), split)
+        x, y = idx.load_idx_folder(idx.download_idx(spec, split, cache_dir, progress=progress), split)
         data = Dataset(x=x, y=y, name=spec)
     elif kind == "idx-folder":
         prefix, _, rest = spec.partition(":")
@@ -113,7 +123,7 @@ def load_data(
         x, y = idx.load_idx_folder(folder, split)
         data = Dataset(x=x, y=y, name=spec)
     elif kind == "image-folder":
-        data = _load_image_folder(path, image_size, spec)
+        data = load_image_folder(path, image_size, image_fit, spec, progress)
     elif kind == "table":
         x, y, names = tables.load_table(path, label_column)
         data = Dataset(x=x, y=y, name=spec, feature_names=names)
@@ -151,6 +161,7 @@ def _check_options(
     split: str,
     label_column: str | None,
     image_size: tuple[int, int] | None,
+    image_fit: str,
 ) -> None:
     """Refuse options that do not apply to this source rather than ignore them."""
     if split != "train" and kind not in ("idx-download", "idx-folder"):
@@ -167,6 +178,10 @@ def _check_options(
         sizes_ok = all(isinstance(s, (int, np.integer)) and s > 0 for s in image_size)
         if len(image_size) != 2 or not sizes_ok:
             raise DataError(f"image size {image_size} is invalid; give two positive integers (H, W)")
+    if image_fit not in IMAGE_FITS:
+        raise DataError(f"image fit {image_fit!r} is invalid; use one of {', '.join(IMAGE_FITS)}")
+    if image_fit != "resize" and kind != "image-folder":
+        raise DataError(f"--image-fit applies to image folders, not to {spec}; remove it")
 
 
 def _load_digits() -> Dataset:
@@ -179,7 +194,7 @@ def _load_digits() -> Dataset:
     return Dataset(x=x, y=bunch.target.astype(np.int64), name="digits")
 
 
-def _load_sprites(spec: str) -> Dataset:
+def _load_sprites(spec: str, progress: bool) -> Dataset:
     """``sprites`` (the default number of rows) or ``sprites:N``: dSprites-style images drawn by code."""
     from vaekit.data import sprites  # noqa: PLC0415 - the drawing code loads only when sprites are asked for
 
@@ -189,7 +204,7 @@ def _load_sprites(spec: str) -> Dataset:
         if not count.isdigit() or int(count) < 1:
             raise DataError(f"sprites:N needs a positive number of images, got {count!r}")
         n = int(count)
-    return sprites.make_sprites(n)
+    return sprites.make_sprites(n, progress=progress)
 
 
 def _load_array_file(path: Path, spec: str) -> Dataset:
@@ -205,65 +220,6 @@ def _load_array_file(path: Path, spec: str) -> Dataset:
             f"use {supported} or a folder of images"
         )
     return Dataset(x=x, y=y, name=spec)
-
-
-def _load_image_folder(root: Path, image_size: tuple[int, int] | None, spec: str) -> Dataset:
-    """Every image under ``root`` (recursively, sorted), resized to one size.
-
-    Images in subfolders are labelled by the index of their top-level subfolder
-    in sorted order, as torchvision's ImageFolder does.
-    """
-    from PIL import Image  # noqa: PLC0415 - Pillow loads only for image folders
-
-    files = sorted(
-        p
-        for p in root.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES
-        and p.is_file()
-        # Skip hidden files and folders (.DS_Store-like leftovers, checkpoints).
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
-    if not files:
-        raise DataError(f"{root} has no rows: no {'/'.join(IMAGE_SUFFIXES)} images found in it")
-
-    # First pass reads headers only: PIL opens lazily, so this is cheap.
-    modes = []
-    for i, f in enumerate(files):
-        with _open_image(f) as im:
-            modes.append(im.mode)
-            if i == 0 and image_size is None:
-                image_size = (im.height, im.width)
-    mode = "L" if all(m in _GRAY_MODES for m in modes) else "RGB"
-    height, width = image_size
-
-    pixels = np.empty((len(files), height, width, len(mode)), dtype=np.uint8)  # (N, H, W, C)
-    for i, f in enumerate(files):
-        with _open_image(f) as im:
-            try:
-                im = im.convert(mode)
-                if im.size != (width, height):
-                    im = im.resize((width, height), Image.Resampling.BILINEAR)
-                pixels[i] = np.asarray(im).reshape(height, width, len(mode))
-            except (OSError, ValueError, SyntaxError) as e:
-                raise DataError(f"cannot read image {f} ({e}); remove or replace the file") from e
-    x = pixels.transpose(0, 3, 1, 2).astype(np.float32) / 255.0  # (N, C, H, W)
-
-    parts = [f.relative_to(root).parts for f in files]
-    y = None
-    if all(len(p) > 1 for p in parts):
-        classes = sorted({p[0] for p in parts})
-        y = np.array([classes.index(p[0]) for p in parts], dtype=np.int64)
-    return Dataset(x=x, y=y, name=spec)
-
-
-def _open_image(path: Path):
-    """``PIL.Image.open`` with a one-line DataError naming the file."""
-    from PIL import Image  # noqa: PLC0415 - Pillow loads only for image folders
-
-    try:
-        return Image.open(path)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise DataError(f"cannot read image {path} ({e}); remove or replace the file") from e
 
 
 def _check_values(data: Dataset) -> None:
