@@ -313,6 +313,18 @@ def test_make_entry_points_exist():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
+def test_the_readme_pictures_come_from_the_readme_commands():
+    """docs/readme/make_pictures.sh makes the README's pictures with the README's own commands, word for word."""
+    script = (ROOT / "docs" / "readme" / "make_pictures.sh").read_text()
+    commands = {c.text for b in BASH for c in b.commands}
+    used = [line.strip() for line in script.splitlines() if line.strip().startswith("vaekit ")]
+    assert len(used) >= 4 and not [c for c in used if c not in commands]
+    shown = re.findall(r"!\[[^\]]*\]\((docs/readme/[^)]+\.png)\)", README)
+    assert shown, "the README shows pictures from docs/readme"
+    for picture in shown:
+        assert (ROOT / picture).is_file() and Path(picture).name in script, picture
+
+
 def test_make_test_installs_no_system_packages():
     """The README's test command installs Python packages into .venv only: apt-get is CI's business (issue 18)."""
     plan = subprocess.run(
