@@ -26,7 +26,9 @@ REPORT_FILE = "report.html"
 #: The pictures a report shows, in order: file name, heading, what to look for.
 SECTIONS = (
     ("curves.png", "Training curves", "Loss, reconstruction and KL per epoch; train solid, validation dashed."),
-    ("samples.png", "Samples", "Decoded draws from the prior N(0, I)."),
+    ("samples.png", "Samples", "Decoded draws from the prior."),
+    ("samples_gmm.png", "Samples from the fitted mixture",
+     "Decoded draws from a 10-component Gaussian mixture fitted to the training codes (sample --sampler gmm)."),
     ("reconstructions.png", "Reconstructions", "Validation inputs, each above its reconstruction."),
     ("latent.png", "Latent space", "Posterior means of the validation data, coloured by label where there are labels."),
     ("traversals.png", "Latent traversals",

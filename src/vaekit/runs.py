@@ -59,6 +59,7 @@ from vaekit.run_dir import (
     write_metrics,
     write_summary,
 )
+from vaekit.samplers import MIN_ROWS_PER_COMPONENT, GaussianMixtureSampler, fit_sampler, save_samplers
 from vaekit.summary import LATENT_KEYS, summarize
 from vaekit.tensorboard_log import TENSORBOARD_DIR, TensorBoardLogger, summary_writer_class
 from vaekit.training import Trainer, budget, distributed
@@ -69,6 +70,7 @@ RESUMABLE_CHANGES = {"epochs", "patience", "num_threads", "checkpoint_every", "k
 EVAL_SAMPLES = 10  # posterior draws per row in summary.json: steadier than one
 LATENT_ROWS = 5000  # rows for the active units in summary.json: enough for a steady variance
 N_PICTURE_SAMPLES = 64
+GMM_ROWS = 20_000  # training codes the end-of-run Gaussian mixture is fitted to, at most
 N_RECONSTRUCTIONS = 32
 TRAVERSAL_STEPS = 9  # odd, so the middle column is z_i = 0
 
@@ -358,7 +360,9 @@ def _train_into(
     try:  # the end of a run: training is done and checkpointed, what fails here can be written again
         summary = _summary(model, dataset, train_idx, val_idx, trainer, seconds, labels)
         _warn_if_collapsed(summary, model.latent_dim)
+        _fit_gmm_sampler(model, dataset, train_idx, cfg.train.seed)
         save_model(run_dir, model, cfg)
+        save_samplers(model, run_dir)
         write_metrics(run_dir / METRICS_FILE, history)
         write_summary(run_dir, summary)
         write_pictures(
@@ -377,6 +381,14 @@ def _train_into(
     if log:
         log(f"wrote {run_dir}")
     return TrainResult(model=model.eval(), config=cfg, history=history, summary=summary, run_dir=run_dir)
+
+
+def _fit_gmm_sampler(model: nn.Module, dataset: Dataset, train_idx, seed: int) -> None:
+    """The Gaussian mixture sampler on the training codes, where there are enough of them (vaekit.samplers)."""
+    components = GaussianMixtureSampler().components
+    if getattr(model, "conditional", False) or len(train_idx) < MIN_ROWS_PER_COMPONENT * components:
+        return
+    fit_sampler(model, take_rows(dataset, train_idx, GMM_ROWS).x, "gmm", seed=seed)
 
 
 #: Below this KL per input (nats) the code tells the decoder less than how to tell three inputs
@@ -533,6 +545,9 @@ def write_pictures(
     written = [plots.plot_training_curves(history, run_dir / "curves.png")] if history else []
     if dataset.is_image:
         written.append(images.save_image_grid(samples, run_dir / "samples.png"))
+        if "gmm" in model.samplers:  # the same number of codes from the mixture fitted to the training codes
+            gmm_samples = model.sample(N_PICTURE_SAMPLES, generator=torch.Generator().manual_seed(0), sampler="gmm")
+            written.append(images.save_image_grid(gmm_samples.numpy(), run_dir / "samples_gmm.png"))
         written.append(images.save_reconstruction_grid(shown.x[:N_RECONSTRUCTIONS], recon, run_dir / "reconstructions.png"))
     else:
         names = dataset.feature_names

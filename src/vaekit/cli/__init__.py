@@ -19,7 +19,7 @@ import warnings
 from typing import Sequence
 
 from vaekit import __version__
-from vaekit.cli import detect, generate, measure, share, train
+from vaekit.cli import detect, generate, measure, quality, share, train
 from vaekit.cli.common import EXIT_USAGE, Parser
 from vaekit.errors import VaekitError
 
@@ -30,10 +30,12 @@ _COMMANDS = (
     train.add_demo,
     train.add_train,
     generate.add_sample,
+    quality.add_fit_sampler,
     generate.add_reconstruct,
     measure.add_encode,
     measure.add_classify,
     measure.add_evaluate,
+    quality.add_train_classifier,
     generate.add_interpolate,
     generate.add_traverse,
     share.add_report,

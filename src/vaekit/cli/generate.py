@@ -23,8 +23,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise DataError(f"--temperature must be a finite number >= 0, got {args.temperature}")
     model = load(args.run_dir)
     g = torch.Generator().manual_seed(args.seed)
+    if args.sampler != "prior" and (args.label is not None or args.by_class):
+        raise DataError("--sampler draws the codes of unconditional models; drop it with --label or --by-class")
     if args.label is None and not args.by_class:
-        samples = model.sample(args.n, temperature=args.temperature, generator=g).numpy()
+        samples = model.sample(args.n, temperature=args.temperature, generator=g, sampler=args.sampler).numpy()
         _write_images_or_array(out, samples, model)
         done(out, args)
         return 0
@@ -194,10 +196,15 @@ def _write_walk(out: Path, array, grid, title: str, feature_names) -> None:
 
 
 def add_sample(command: AddCommand) -> None:
-    p = command("sample", cmd_sample, "decode draws from the prior into a PNG grid or a .npy array")
+    p = command("sample", cmd_sample, "decode draws from the prior (or a fitted sampler) into a PNG grid or a .npy array")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("-n", type=int, default=64, help="number of samples (default: 64)")
-    p.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's std (default: 1)")
+    p.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's (or sampler's) std (default: 1)")
+    p.add_argument(
+        "--sampler", choices=("prior", "gmm", "two-stage"), default="prior",
+        help="where the codes come from: the prior, or a density fitted to the training codes "
+        "(gmm: fitted at the end of training when the data has enough rows; else vaekit fit-sampler) (default: prior)",
+    )
     p.add_argument("--label", type=int, default=None, metavar="K", help="cvae, m2: sample class K")
     p.add_argument(
         "--by-class", action="store_true", help="cvae, m2: a grid with one row of N samples per class, same latents per column"

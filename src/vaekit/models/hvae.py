@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -236,11 +237,14 @@ class HVAE(VAE):
     @torch.no_grad()
     def sample(
         self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
-        y: Tensor | int | None = None,
+        y: Tensor | int | None = None, sampler: Any = None,
     ) -> Tensor:
-        """Decoder means of ``n`` draws z2 ~ p(z2), z1 ~ p(z1|z2), both spreads scaled by ``temperature``."""
+        """Decoder means of ``n`` draws z2 ~ p(z2), z1 ~ p(z1|z2), both spreads scaled by ``temperature``.
+
+        ``sampler`` draws z2 instead of the prior (see :meth:`VAE.sample`).
+        """
         self.condition(y)
-        z2 = self.prior.sample(n, generator=generator, temperature=temperature)  # (n, Z2)
+        z2 = self.draw_latents(n, generator, temperature, sampler)  # (n, Z2)
         p1 = self._prior_z1(z2)
         eps = standard_normal_noise(p1.mu.shape, p1.mu, generator)  # (n, Z1)
         z1 = reparameterize(p1.mu, temperature * p1.std, eps)  # (n, Z1)

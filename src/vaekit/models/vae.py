@@ -33,7 +33,7 @@ from torch.distributions import Distribution
 from vaekit.config import ModelConfig, RunConfig, _check_numbers, coerce, show
 from vaekit.errors import ConfigError, DataError, ModelFileError, RunDirError
 from vaekit.flows import FLOWS, POSTERIORS, FlowPosterior
-from vaekit.likelihoods import LIKELIHOODS, build_likelihood
+from vaekit.likelihoods import LIKELIHOODS, Likelihood, build_likelihood
 from vaekit.model_files import WEIGHTS_FILE, build_checked, load_run_config, load_weights, read_weights, save_model
 from vaekit.networks import build_networks
 from vaekit.objectives import LossTerms, kl_divergence
@@ -88,7 +88,8 @@ class VAE(nn.Module):
         models call it as ``encoder(x, c)`` with the condition c (B, C).
     decoder
         Optional network of your own: z (B, latent_dim) -> the likelihood's
-        parameters (B, *input_shape) (Bernoulli logits, Gaussian means);
+        parameters (B, *likelihood.params_shape) (Bernoulli logits, Gaussian
+        means: x's shape; a logistic mixture's (P, H, W));
         ``decoder(z, c)`` for conditional models.
     prior
         Optional :class:`~vaekit.priors.Prior` of your own (default N(0, I)).
@@ -139,6 +140,8 @@ class VAE(nn.Module):
         )
         self.input_shape = tuple(config.input_shape)
         self.latent_dim = config.latent_dim
+        # Densities fitted to the training codes after training (vaekit.samplers), by name: not weights.
+        self.samplers: dict[str, Any] = {}
         if encoder is None or decoder is None:
             built_encoder, built_decoder = self.build_networks(config)
             encoder = built_encoder if encoder is None else encoder
@@ -146,13 +149,20 @@ class VAE(nn.Module):
         self.encoder, self.decoder = encoder, decoder
         self.flow = None if config.posterior == "gaussian" else FLOWS[config.posterior].from_config(config)
         self.prior = prior if prior is not None else self.build_prior(config)
-        self.likelihood = build_likelihood(config.likelihood, self.input_shape, config.obs_std)
+        self.likelihood = self.build_likelihood(config)
 
     # ------------------------------------------------------------------ parts (what a family may replace)
 
     def build_networks(self, config: ModelConfig) -> tuple[nn.Module, nn.Module]:
         """The encoder x -> (B, 2Z) and decoder z -> likelihood parameters, sized from ``config``."""
-        return build_networks(config, self.condition_size(config))
+        output_shape = self.build_likelihood(config).params_shape  # what the decoder must give per sample
+        return build_networks(config, self.condition_size(config), output_shape)
+
+    def build_likelihood(self, config: ModelConfig) -> Likelihood:
+        """p(x|z) as ``config.likelihood`` names it (``vaekit.likelihoods.LIKELIHOODS``), for x of ``input_shape``."""
+        return build_likelihood(
+            config.likelihood, tuple(config.input_shape), config.obs_std, config.mixture_components
+        )
 
     def build_prior(self, config: ModelConfig) -> Prior:
         """p(z) as ``config.prior`` names it (``vaekit.priors.PRIORS``): N(0, I), a learned mixture, the VampPrior."""
@@ -296,7 +306,8 @@ class VAE(nn.Module):
         q = self._posterior(x, c)
         z = q.rsample((k,), generator=generator, eps=None if eps is None else eps.reshape(k, 1, -1))  # (K, B, Z)
         cz = None if c is None else c.repeat(k, 1)  # (K * B, C)
-        params = self._decode(z.reshape(-1, z.shape[-1]), cz).reshape(k, *x.shape)  # (K, B, *shape)
+        params = self._decode(z.reshape(-1, z.shape[-1]), cz)  # (K * B, *params_shape)
+        params = params.reshape(k, len(x), *params.shape[1:])  # (K, B, *params_shape)
         return q, z, self.likelihood.log_prob(params, x)  # x broadcast over the K draws
 
     # ------------------------------------------------------------------ uses
@@ -326,16 +337,37 @@ class VAE(nn.Module):
     @torch.no_grad()
     def sample(
         self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
-        y: Tensor | int | None = None,
+        y: Tensor | int | None = None, sampler: Any = None,
     ) -> Tensor:
         """Decoder means of ``n`` latents drawn from the prior (their spread scaled by ``temperature``).
 
         Conditional models take labels ``y`` (one per row, or one for all);
-        without them the rows cycle through the classes.
+        without them the rows cycle through the classes. ``sampler`` draws the
+        latents instead of the prior: the name of one fitted to this model
+        (``"gmm"``, ``"two-stage"``: ``model.samplers``, see
+        :mod:`vaekit.samplers`) or any object with ``sample(n, generator, temperature)``.
         """
-        z = self.prior.sample(n, generator=generator, temperature=temperature)  # (n, Z)
+        z = self.draw_latents(n, generator, temperature, sampler)  # (n, Z)
         c = self.condition(self.labels_or_default(n, y, cycle=True))
         return self.likelihood.mean(self._decode(z, c))  # (n, *shape)
+
+    def draw_latents(
+        self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0, sampler: Any = None
+    ) -> Tensor:
+        """``n`` codes (n, Z) from the prior, or from ``sampler`` (see :meth:`sample`)."""
+        if sampler is None or sampler == "prior":
+            return self.prior.sample(n, generator=generator, temperature=temperature)
+        if isinstance(sampler, str):
+            if sampler not in self.samplers:
+                fitted = ", ".join(self.samplers) or "none"
+                raise DataError(
+                    f"this model has no {sampler!r} sampler (fitted: {fitted}); fit one with "
+                    f"`vaekit fit-sampler RUN_DIR --data SPEC --sampler {sampler}` (Python: vaekit.samplers.fit_sampler)"
+                )
+            sampler = self.samplers[sampler]
+        if self.conditional:
+            raise DataError(f"latent samplers are for unconditional models, not {self.config.model}")
+        return sampler.sample(n, generator=generator, temperature=temperature).to(self._device())
 
     # ------------------------------------------------------------------ saving
 
