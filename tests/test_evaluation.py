@@ -1,13 +1,24 @@
 """ELBO and importance-weighted log-likelihood: correct by construction and by closed form."""
 
 import math
+import platform
+import subprocess
+import sys
 
 import pytest
 import torch
 from torch import nn
 
 from vaekit.config import ModelConfig
-from vaekit.evaluation import active_units, evaluate, evaluate_likelihood, iw_log_likelihood, mean_loss_terms
+from vaekit.evaluation import (
+    active_units,
+    binarize_once,
+    evaluate,
+    evaluate_likelihood,
+    iw_log_likelihood,
+    mean_loss_terms,
+)
+from vaekit.likelihoods import LIKELIHOODS
 from vaekit.models import build_model
 
 
@@ -103,3 +114,133 @@ def test_active_units_counts_dimensions_that_move_with_the_data():
     assert units["variance"][1] == pytest.approx(0.0, abs=1e-12)
     assert units["count"] == sum(v > 0.01 for v in units["variance"]) and units["count"] <= 2
     assert len(units["kl_per_dim"]) == 3 and all(v >= 0 for v in units["kl_per_dim"])
+
+
+def test_binarize_once_draws_fixed_bits_and_keeps_binary_data():
+    # Not torch.rand seeded like the binarization: its uniforms would be the very ones Bernoulli compares x with.
+    x = torch.rand(200, 12, generator=torch.Generator().manual_seed(123))
+    bits = binarize_once(x, seed=0)
+    assert set(bits.unique().tolist()) <= {0.0, 1.0}
+    torch.testing.assert_close(bits, binarize_once(x.numpy(), seed=0), rtol=0, atol=0)  # the seed fixes every bit
+    assert not torch.equal(bits, binarize_once(x, seed=1))
+    assert bits.mean().item() == pytest.approx(x.mean().item(), abs=0.03)  # x_bin ~ Bernoulli(x)
+    assert torch.equal(binarize_once(bits, seed=5), bits)  # binary data comes back as it is
+
+
+@pytest.mark.parametrize("likelihood", sorted(LIKELIHOODS))
+def test_bits_per_dim_only_where_the_nll_is_a_code_length(likelihood):
+    model = tiny_model(likelihood=likelihood)
+    x = torch.rand(20, 12).round()
+    report = evaluate_likelihood(model, x, k=10)
+    discrete = LIKELIHOODS[likelihood].discrete
+    assert discrete == (likelihood not in ("gaussian", "gaussian-learned"))  # the Gaussians are densities
+    assert report["likelihood_kind"] == ("discrete" if discrete else "density")
+    assert ("bits_per_dim" in report) == discrete
+    if discrete:
+        assert report["bits_per_dim"] == pytest.approx(report["iw_nll"] / (12 * math.log(2)))
+
+
+def test_a_density_nll_can_be_negative():
+    model, exact = linear_gaussian(sigma=0.02)  # p(x) concentrated near a plane: log-densities far above 0
+    report = evaluate_likelihood(model, exact.sample((30,)), k=50)
+    assert report["likelihood_kind"] == "density" and report["iw_nll"] < 0 and "bits_per_dim" not in report
+
+
+def test_progress_bars_write_to_stderr_only_when_asked(capsys):
+    model = tiny_model()
+    x = torch.rand(30, 12).round()
+    quiet = iw_log_likelihood(model, x, k=20, seed=1)[0]
+    mean_loss_terms(model, x)
+    assert capsys.readouterr().err == ""
+    shown = iw_log_likelihood(model, x, k=20, seed=1, progress=True)[0]
+    err = capsys.readouterr().err
+    assert "log p(x), K=20" in err and "/30 [" in err  # tqdm: rows done of 30, elapsed and ETA
+    torch.testing.assert_close(shown, quiet, rtol=0, atol=0)  # the bar changes nothing it measures
+    mean_loss_terms(model, x, progress=True)
+    assert "ELBO" in capsys.readouterr().err
+
+
+def test_nothing_of_a_batch_outlives_it(monkeypatch):
+    # The outputs are written in place: the live tensors are the same at every batch. (A small
+    # tensor kept per batch, between the big short-lived ones, fragmented glibc's heap.)
+    import gc
+
+    model = tiny_model()
+    x = torch.rand(12, 12).round()
+    live, log_weights = [], model.log_weights
+
+    def counting(*args, **kwargs):
+        live.append(sum(issubclass(type(o), torch.Tensor) for o in gc.get_objects()))
+        return log_weights(*args, **kwargs)
+
+    monkeypatch.setattr(model, "log_weights", counting)
+    iw_log_likelihood(model, x, k=8, budget_elements=8 * 12)  # one image per batch
+    assert len(live) == 12 and len(set(live[1:])) == 1
+
+
+#: Scores N random 784-pixel images at K = 1000 in a fresh process (a tiny MLP: one image per
+#: decoder call, as for MNIST) and prints the growth of its peak RSS and its page faults per image.
+_MEMORY_CHILD = """
+import resource, sys, torch
+from vaekit.config import ModelConfig
+from vaekit.evaluation import iw_log_likelihood
+from vaekit.models import build_model
+torch.manual_seed(0)
+model = build_model(ModelConfig(input_shape=(784,), arch="mlp", hidden_dims=(32,), latent_dim=4))
+x = torch.rand(int(sys.argv[1]), 784).round()
+before = resource.getrusage(resource.RUSAGE_SELF)
+iw_log_likelihood(model, x, k=1000)
+after = resource.getrusage(resource.RUSAGE_SELF)
+print((after.ru_maxrss - before.ru_maxrss) / 1024, (after.ru_minflt - before.ru_minflt) / len(x))
+"""
+
+glibc_only = pytest.mark.skipif(
+    sys.platform != "linux" or platform.libc_ver()[0] != "glibc", reason="measures glibc's heap on Linux"
+)
+
+
+def _score_in_child(n: int, env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(growth of peak RSS in MB, minor page faults per image) of the IW estimate on ``n`` images."""
+    import os
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(n)], env=env, capture_output=True, text=True, check=True)
+    grown, faults = map(float, out.stdout.split())
+    return grown, faults
+
+
+@pytest.mark.slow
+@glibc_only
+def test_iw_memory_does_not_grow_with_the_number_of_images():
+    # glibc's thresholds pinned high: every buffer comes from the heap, where a small tensor kept
+    # per batch used to fragment it (300 images then grew the peak by about 1 GB; now tens of MB).
+    heap_only = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
+    grown, _ = _score_in_child(300, heap_only)
+    assert grown < 150
+
+
+@pytest.mark.slow
+@glibc_only
+def test_iw_buffers_are_reused_not_mapped_afresh_per_batch():
+    # Under glibc's default thresholds the MB-sized decoder buffers were returned to the kernel and
+    # faulted back in for every batch: about 1,500 page faults per image, 30-60 now.
+    _, faults = _score_in_child(100)
+    assert faults < 300
+
+
+def test_a_dimension_is_active_only_if_it_also_carries_kl():
+    """Issue 18: 6 'active' dimensions of 8 carried <= 0.01 nats each; the count must agree with the KL it prints."""
+    import torch
+
+    from vaekit.config import ModelConfig
+    from vaekit.evaluation import active_units
+    from vaekit.models import build_model
+    from vaekit.posteriors import DiagonalGaussian
+
+    model = build_model(ModelConfig(arch="mlp", latent_dim=3, hidden_dims=(4,), input_shape=(3,)))
+    x = torch.randn(4000, 3, generator=torch.Generator().manual_seed(0))
+    # Means that move with x (variance 1, 0.014, 0) and unit variances: KL = var/2 = 0.5, 0.007, 0 nats.
+    model.posterior = lambda xb, y=None: DiagonalGaussian(xb * torch.tensor([1.0, 0.12, 0.0]), torch.zeros_like(xb))
+    units = active_units(model, x)
+    assert units["variance"][1] > 0.01 and units["kl_per_dim"][1] < 0.01
+    assert units["count"] == 1  # Burda's variance rule alone would say 2

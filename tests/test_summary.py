@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import warnings
 
+import numpy as np
 import pytest
+import torch
 
 import vaekit
 from vaekit.cli import main
-from vaekit.summary import LATENT_KEYS
+from vaekit.config import ModelConfig
+from vaekit.evaluation import binarize_once
+from vaekit.models import build_model
+from vaekit.summary import LATENT_KEYS, summarize
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +32,9 @@ def test_summary_json_holds_every_measure_evaluate_prints(sprites_run, capsys):
     assert main(["evaluate", str(sprites_run), "--data", "sprites:200", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(LATENT_KEYS) <= set(summary) and set(LATENT_KEYS) <= set(report)
-    # Per split in summary.json, the latent space's measures at its top level: the same keys in all.
-    assert set(summary["val"]) | set(LATENT_KEYS) == set(report) - {"data", "split"}
+    # Per split in summary.json, the latent space's measures at its top level: the same keys in all
+    # (evaluate adds what it scored: data, split and whether it binarized the data).
+    assert set(summary["val"]) | set(LATENT_KEYS) == set(report) - {"data", "split", "binarized"}
     assert 0.0 <= summary["mig"] <= 1.0 and 0.0 <= report["mig"] <= 1.0
     assert len(summary["kl_per_dim"]) == len(report["kl_per_dim"]) == 3
 
@@ -41,3 +47,17 @@ def test_evaluate_without_factors_reports_no_mig(tmp_path, capsys):
     assert "mig" not in json.loads((run / "summary.json").read_text())
     assert main(["evaluate", str(run), "--data", "digits", "--json"]) == 0
     assert "mig" not in json.loads(capsys.readouterr().out)
+
+
+def test_summarize_binarizes_once_before_every_measure():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(input_shape=(12,), arch="mlp", hidden_dims=(8,), latent_dim=3))
+    grey = np.random.default_rng(3).uniform(0, 1, size=(30, 12)).astype(np.float32)
+    binarized = summarize(model, grey, binarize=True, seed=4, iw_samples=10)
+    assert binarized.pop("binarized") == {"seed": 4}
+    # The ELBO, the active units and log p(x) all score the same bits: those of binarize_once.
+    assert binarized == summarize(model, binarize_once(grey, seed=4), seed=4, iw_samples=10)
+    assert binarized != summarize(model, grey, seed=4, iw_samples=10)
+    bits = binarize_once(grey, seed=4).numpy()
+    already = summarize(model, bits, binarize=True, seed=4, iw_samples=10)
+    assert already.pop("binarized") is False and already == binarized  # binary data: nothing to draw

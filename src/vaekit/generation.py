@@ -19,6 +19,8 @@ et al. 2020; k = 5 nearest neighbours as in Naeem et al.).
 
 from __future__ import annotations
 
+import contextlib
+import io
 from typing import Any
 
 import numpy as np
@@ -90,7 +92,8 @@ def generation_metrics(
     fid = FrechetInceptionDistance(feature=_Features(real.shape[1]))
     fid.update(torch.from_numpy(real), real=True)
     fid.update(torch.from_numpy(fake), real=False)
-    scores = prdc.compute_prdc(real_features=real, fake_features=fake, nearest_k=nearest_k)
+    with contextlib.redirect_stdout(io.StringIO()):  # prdc prints its set sizes: stdout may be a JSON report
+        scores = prdc.compute_prdc(real_features=real, fake_features=fake, nearest_k=nearest_k)
     return {
         "fid": float(fid.compute()),
         **{key: float(scores[key]) for key in ("precision", "recall", "density", "coverage")},

@@ -41,6 +41,7 @@ from vaekit.data import (
 from vaekit.data import labels as label_rules
 from vaekit.data.streaming import StreamedDataset
 from vaekit.errors import ConfigError, DataError, RunDirError
+from vaekit.evaluation import binarize_once
 from vaekit.files import atomic_write
 from vaekit.io import CONFIG_FILE, load, load_run_config, save_config, save_model
 from vaekit.models import build_model, check_model_config, model_class
@@ -360,7 +361,7 @@ def _train_into(
     try:  # the end of a run: training is done and checkpointed, what fails here can be written again
         summary = _summary(model, dataset, train_idx, val_idx, trainer, seconds, labels)
         _warn_if_collapsed(summary, model.latent_dim)
-        _fit_gmm_sampler(model, dataset, train_idx, cfg.train.seed)
+        _fit_gmm_sampler(model, dataset, train_idx, cfg.train)
         save_model(run_dir, model, cfg)
         save_samplers(model, run_dir)
         write_metrics(run_dir / METRICS_FILE, history)
@@ -383,12 +384,19 @@ def _train_into(
     return TrainResult(model=model.eval(), config=cfg, history=history, summary=summary, run_dir=run_dir)
 
 
-def _fit_gmm_sampler(model: nn.Module, dataset: Dataset, train_idx, seed: int) -> None:
+def _fit_gmm_sampler(model: nn.Module, dataset: Dataset, train_idx, train_cfg) -> None:
     """The Gaussian mixture sampler on the training codes, where there are enough of them (vaekit.samplers)."""
     components = GaussianMixtureSampler().components
     if getattr(model, "conditional", False) or len(train_idx) < MIN_ROWS_PER_COMPONENT * components:
         return
-    fit_sampler(model, take_rows(dataset, train_idx, GMM_ROWS).x, "gmm", seed=seed)
+    x = take_rows(dataset, train_idx, GMM_ROWS).x
+    fit_sampler(model, sampler_inputs(x, train_cfg.dynamic_binarization, train_cfg.seed), "gmm", seed=train_cfg.seed)
+
+
+def sampler_inputs(x: np.ndarray, dynamic_binarization: bool, seed: int) -> np.ndarray | torch.Tensor:
+    """The rows whose codes a latent sampler is fitted to: as the model saw them in training
+    (a model trained on binary draws encodes grey images differently: FID 10.1 against 8.1)."""
+    return binarize_once(x, seed) if dynamic_binarization else x
 
 
 #: Below this KL per input (nats) the code tells the decoder less than how to tell three inputs
@@ -494,6 +502,7 @@ def _summary(model, dataset, train_idx, val_idx, trainer: Trainer, seconds: floa
             model, rows.x, y=None if given is None else given[index], labels=known,
             factors=rows.factors, factor_names=rows.factor_names, n_samples=EVAL_SAMPLES,
             latent=latent, latent_rows=LATENT_ROWS,
+            binarize=trainer.config.dynamic_binarization,  # scored as `vaekit evaluate` scores it: bits drawn once
         )
 
     summary: dict[str, Any] = {

@@ -14,7 +14,15 @@ import torch
 from torch import nn
 
 from vaekit.disentanglement import mig
-from vaekit.evaluation import accuracy, active_units, evaluate, evaluate_likelihood
+from vaekit.evaluation import (
+    EVAL_BATCH_SIZE,
+    accuracy,
+    active_units,
+    binarize_once,
+    evaluate,
+    evaluate_likelihood,
+    is_binary,
+)
 
 #: Keys that describe the latent space rather than a data split; summary.json keeps them at its top level.
 LATENT_KEYS = ("active_units", "kl_per_dim", "mig")
@@ -33,6 +41,8 @@ def summarize(
     latent: bool = True,
     latent_rows: int | None = None,
     iw_samples: int = 0,
+    binarize: bool = False,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Every number vaekit reports for ``model`` on the rows ``x``.
 
@@ -60,16 +70,29 @@ def summarize(
         Measure ``active_units`` on the first ``latent_rows`` rows only (all by default).
     iw_samples
         Also estimate log p(x) with this many importance samples (0: no).
+    binarize
+        Score x_bin ~ Bernoulli(x), drawn once with ``seed``, instead of the
+        grey values: the test protocol for a model trained with dynamic
+        binarization. Binary data is scored as it is.
+    progress
+        Show progress bars with ETA on stderr for the ELBO and the IW estimate.
 
     Returns
     -------
     dict
         ``elbo``, ``reconstruction``, ``kl``, ``loss``, ``n``; then as the
         model and data allow ``active_units``, ``kl_per_dim``, ``accuracy``,
-        ``mig``, and ``iw_nll``, ``bits_per_dim``, ``iw_elbo``, ``iw_samples``.
+        ``mig``, and ``iw_nll``, ``bits_per_dim`` (discrete likelihoods only),
+        ``iw_elbo``, ``iw_samples``, ``likelihood_kind``; with ``binarize``,
+        ``binarized``: ``{"seed": seed}``, or False when the data was binary already.
     """
     y = None if y is None else torch.as_tensor(y)
-    report: dict[str, Any] = evaluate(model, x, n_samples=n_samples, seed=seed, y=y)
+    binarized: dict[str, int] | bool = False
+    if binarize and not is_binary(x):
+        x, binarized = binarize_once(x, seed), {"seed": seed}  # once: the ELBO and log p(x) score the same bits
+    report: dict[str, Any] = evaluate(model, x, n_samples=n_samples, seed=seed, y=y, progress=progress)
+    if binarize:
+        report["binarized"] = binarized
     if latent:
         rows = slice(None, latent_rows)
         units = active_units(model, x[rows], y=None if y is None else y[rows])
@@ -78,8 +101,20 @@ def summarize(
     if labels is not None and hasattr(model, "predict"):
         report["accuracy"] = accuracy(model, x, labels)
     if latent and factors is not None and model.latent_dim >= 2:
-        codes = model.embed(torch.as_tensor(x, dtype=torch.float32), y=y).numpy()  # (N, Z) posterior means
+        codes = _posterior_means(model, torch.as_tensor(x, dtype=torch.float32), y)  # (N, Z)
         report["mig"] = mig(codes, factors, factor_names=factor_names)["mig"]
     if iw_samples:
-        report.update(evaluate_likelihood(model, x, k=iw_samples, seed=seed))
+        report.update(evaluate_likelihood(model, x, k=iw_samples, seed=seed, progress=progress))
     return report
+
+
+def _posterior_means(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> np.ndarray:
+    """The codes of every row, (N, Z), encoded batch by batch into one array allocated once."""
+    codes = None
+    for start in range(0, len(x), EVAL_BATCH_SIZE):
+        rows = slice(start, start + EVAL_BATCH_SIZE)
+        z = model.embed(x[rows], y=None if y is None else y[rows]).numpy()  # (B, Z)
+        if codes is None:
+            codes = np.empty((len(x), *z.shape[1:]), dtype=z.dtype)
+        codes[rows] = z
+    return codes

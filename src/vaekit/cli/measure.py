@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 import numpy as np
 
@@ -58,7 +59,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
         raise DataError(f"classify needs a model with a classifier (m2); {args.run_dir} holds a {model.config.model}")
     data = load_data_for(args.run_dir, args.data, split=args.split, label_column=args.label_column)
     x = torch.from_numpy(data.x)
-    proba = torch.cat([model.predict_proba(x[s : s + 1024]) for s in range(0, len(x), 1024)]).numpy()  # (N, K)
+    proba = None  # (N, K), allocated at the first batch and filled in place
+    for start in range(0, len(x), 1024):
+        p = model.predict_proba(x[start : start + 1024]).numpy()  # (B, K)
+        if proba is None:
+            proba = np.empty((len(x), p.shape[1]), dtype=p.dtype)
+        proba[start : start + len(p)] = p
     predicted = proba.argmax(axis=1)
     if out.suffix == ".npy":
         write_npy(out, predicted.astype(np.int64))
@@ -75,7 +81,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from vaekit.io import load  # noqa: PLC0415 - imports torch: loaded when the command runs
+    import torch  # noqa: PLC0415 - loaded when the command runs, so --help stays fast
+
+    from vaekit.evaluation import is_binary, likelihood_kind  # noqa: PLC0415 - imports torch: loaded when the command runs
+    from vaekit.io import load, load_run_config  # noqa: PLC0415 - imports torch, as above
     from vaekit.runs import labels_for_model, load_data_for  # noqa: PLC0415 - imports torch, as above
     from vaekit.summary import summarize  # noqa: PLC0415 - imports torch, as above
 
@@ -83,7 +92,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise DataError(f"--samples must be positive, got {args.samples}")
     if args.iw_samples < 0:
         raise DataError(f"--iw-samples must be >= 0, got {args.iw_samples}")
+    if args.generation < 0:
+        raise DataError(f"--generation must be >= 0 samples, got {args.generation}")
+    if args.num_threads is not None:
+        if args.num_threads <= 0:
+            raise DataError(f"--num-threads must be positive, got {args.num_threads}")
+        torch.set_num_threads(args.num_threads)
     model = load(args.run_dir)
+    trained_binarized = load_run_config(args.run_dir).train.dynamic_binarization
     data = load_data_for(args.run_dir, args.data, split=args.split, label_column=args.label_column)
     y = labels_for_model(model, data)  # a cvae is scored given its labels; m2 on the unlabelled bound
     if args.iw_samples and getattr(model, "conditional", False):
@@ -94,12 +110,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     scores = summarize(
         model, data.x, y=y, labels=known, factors=data.factors, factor_names=data.factor_names,
         n_samples=args.samples, seed=args.seed, iw_samples=args.iw_samples,
+        binarize=trained_binarized and not args.no_binarize,
+        progress=sys.stderr.isatty() and not args.json,  # bars with ETA for a person watching, never in JSON use
     )
-    report = {"data": args.data, "split": args.split, **scores}
+    report = {"data": args.data, "split": args.split, "binarized": scores.pop("binarized", False), **scores}
+    if args.generation:
+        report["generation"] = _generation(model, data.x, args)
     if args.json:
         print(json.dumps(report))
         return 0
-    print(f"{args.data} ({report['n']} samples, {args.samples} posterior draws each)")
+    how = f"binarized once, seed {args.seed}" if report["binarized"] else "values as they are"
+    print(f"{args.data} ({report['n']} samples, {args.samples} posterior draws each; {how})")
     for key in ("elbo", "reconstruction", "kl", "loss", "iw_nll"):
         if key in report:
             label = f"iw_nll (K={args.iw_samples})" if key == "iw_nll" else key
@@ -110,8 +131,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if key in report:
             print(f"  {key:<18} {report[key]:.4f}")
     print(f"  {'active_units':<18} {report['active_units']} of {model.latent_dim}")
-    print(f"  {'kl_per_dim':<18} {' '.join(f'{v:.3f}' for v in report['kl_per_dim'])}")
+    if report["kl_per_dim"] is not None:  # None: the KL does not split by dimension (mixture priors, flows)
+        print(f"  {'kl_per_dim':<18} {' '.join(f'{v:.3f}' for v in report['kl_per_dim'])}")
+    if "generation" in report:
+        g = report["generation"]
+        print(f"generation ({g['n_samples']} samples from the {g['sampler']}, against {g['n_data']} rows, "
+              f"{g['features']['name']} features)")
+        for key in ("fid", "precision", "recall", "density", "coverage"):
+            print(f"  {key:<18} {g[key]:.4f}")
+    if likelihood_kind(model) == "density":
+        print(f"note: {model.config.likelihood} likelihood: the nats above are of a density, not a probability: "
+              "they may be negative and are not comparable with NLLs of discrete data")
+    elif trained_binarized and args.no_binarize and not is_binary(data.x):
+        print("note: grey values scored (--no-binarize): not comparable with published NLLs of binarized data")
     return 0
+
+
+def _generation(model, x, args: argparse.Namespace) -> dict:
+    """Sample-quality metrics of ``args.generation`` samples against as many rows of ``x`` (a seeded subset)."""
+    import numpy as np  # noqa: PLC0415 - with torch, loaded when the command runs
+    import torch  # noqa: PLC0415 - loaded when the command runs, so --help stays fast
+
+    from vaekit.generation import generation_metrics  # noqa: PLC0415 - imports torch, as above
+
+    n = min(args.generation, len(x))
+    rows = np.random.default_rng(args.seed).permutation(len(x))[:n]
+    generator = torch.Generator().manual_seed(args.seed)
+    samples = model.sample(args.generation, generator=generator, sampler=args.sampler).numpy()
+    metrics = generation_metrics(samples, x[np.sort(rows)], args.features, inception_weights=args.inception_weights)
+    return {**metrics, "sampler": args.sampler}
 
 
 # --------------------------------------------------------------------------- flags
@@ -144,5 +192,31 @@ def add_evaluate(command: AddCommand) -> None:
         "--iw-samples", type=int, default=0, metavar="K",
         help="also estimate log p(x) with K importance samples (Burda et al. 2015; 1000 is usual; default: off)",
     )
-    p.add_argument("--seed", type=seed, default=0, help="seed of the posterior draws (default: 0)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--seed", type=seed, default=0, help="seed of the posterior draws and of the binarization (default: 0)",
+    )
+    p.add_argument(
+        "--no-binarize", action="store_true",
+        help="score the grey values as they are; by default a model trained with dynamic binarization is scored "
+        "on the data binarized once, x ~ Bernoulli(x) drawn with --seed (how published MNIST NLLs are measured)",
+    )
+    p.add_argument(
+        "--num-threads", type=int, default=None, metavar="N",
+        help="torch CPU threads, as in vaekit train (default: torch's, one per core or $OMP_NUM_THREADS)",
+    )
+    p.add_argument(
+        "--generation", type=int, default=0, metavar="N",
+        help="also measure N samples against as many rows of the data: FID, precision, recall, density, coverage "
+        "(default: off)",
+    )
+    p.add_argument(
+        "--features", default="raw", metavar="SPACE",
+        help="feature space of --generation: raw (the values), classifier:DIR (vaekit train-classifier), "
+        "or inception (torch-fidelity and its weights) (default: raw)",
+    )
+    p.add_argument(
+        "--sampler", choices=("prior", "gmm", "two-stage"), default="prior",
+        help="where --generation's codes come from (see vaekit sample --sampler; default: prior)",
+    )
+    p.add_argument("--inception-weights", default=None, metavar="FILE", help="--features inception: a local weights file")
+    p.add_argument("--json", action="store_true", help="print one JSON object (and no progress bars)")

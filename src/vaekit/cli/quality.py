@@ -15,8 +15,8 @@ SAMPLER_CHOICES = ("gmm", "two-stage")
 
 
 def cmd_fit_sampler(args: argparse.Namespace) -> int:
-    from vaekit.io import load  # noqa: PLC0415 - imports torch: loaded when the command runs, so --help stays fast
-    from vaekit.runs import load_data_for  # noqa: PLC0415 - imports torch, as above
+    from vaekit.io import load, load_run_config  # noqa: PLC0415 - imports torch: loaded when the command runs
+    from vaekit.runs import load_data_for, sampler_inputs  # noqa: PLC0415 - imports torch, as above
     from vaekit.samplers import SAMPLER_DIR, fit_sampler, save_samplers  # noqa: PLC0415 - imports torch, as above
 
     if args.components < 1 or args.epochs < 1:
@@ -28,7 +28,8 @@ def cmd_fit_sampler(args: argparse.Namespace) -> int:
     data = load_data_for(args.run_dir, args.data, split=args.split, label_column=args.label_column)
     options = {"components": args.components} if args.sampler == "gmm" else {"epochs": args.epochs}
     model.samplers.clear()  # write only the one fitted now; the others stay as they are on disk
-    fit_sampler(model, data.x, args.sampler, seed=args.seed, **options)
+    x = sampler_inputs(data.x, load_run_config(args.run_dir).train.dynamic_binarization, args.seed)
+    fit_sampler(model, x, args.sampler, seed=args.seed, **options)
     save_samplers(model, Path(args.run_dir))
     if not args.quiet:
         print(f"wrote {target.parent} ({args.sampler}, fitted to the codes of {len(data.x)} rows)", file=sys.stderr)
