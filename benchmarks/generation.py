@@ -70,6 +70,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _machine import cpu_name  # benchmarks/ is the script's path
 
 from vaekit.classifier import save_classifier, train_classifier
 from vaekit.config import ModelConfig, TrainConfig
@@ -440,18 +441,10 @@ def _machine(threads: int) -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[package] = None
     return {
-        "cpu": _cpu_name(), "arch": platform.machine(), "cores": os.cpu_count(), "host": platform.node(),
+        "cpu": cpu_name(), "arch": platform.machine(), "cores": os.cpu_count(), "host": platform.node(),
         "threads_per_library": threads, "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "torch": torch.__version__, "python": platform.python_version(), **versions,
     }
-
-
-def _cpu_name() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 def _now() -> str:

@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _machine import cpu_name  # benchmarks/ is the script's path
 
 from vaekit.data import Dataset, load_data, split_indices
 from vaekit.evaluation import binarize_once, iw_log_likelihood
@@ -213,19 +214,11 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
         "final": {"nll": final, "k": args.final_k, "images": min(len(test), args.final_images), "seconds": final_seconds},
         "threads": args.threads, "torch_threads": torch.get_num_threads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "machine": {"cpu": _cpu_name(), "arch": platform.machine(), "cores": os.cpu_count(), "host": platform.node()},
+        "machine": {"cpu": cpu_name(), "arch": platform.machine(), "cores": os.cpu_count(), "host": platform.node()},
         "torch": torch.__version__, "python": platform.python_version(),
         "date": date, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": cfg.to_dict(),
     }
-
-
-def _cpu_name() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":
