@@ -66,8 +66,9 @@ class FeatureClassifier(nn.Module):
 
 def train_classifier(
     x: np.ndarray, y: np.ndarray, *, epochs: int = 5, seed: int = 0, val_fraction: float = 0.1,
-) -> tuple[FeatureClassifier, float]:
-    """Train on labelled rows ``x``, ``y`` (classes 0..K-1); returns the model and its held-out accuracy."""
+) -> tuple[FeatureClassifier, float | None]:
+    """Train on labelled rows ``x``, ``y`` (classes 0..K-1); returns the model and its accuracy on the
+    held-out ``val_fraction`` of the rows (None with ``val_fraction=0``: every row is trained on)."""
     x, y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
     if len(x) != len(y) or y.ndim != 1 or (y < 0).any():
         raise DataError("a feature classifier needs one class label (0, 1, ...) per row; give --label-column or labelled data")
@@ -76,7 +77,7 @@ def train_classifier(
         raise DataError("a feature classifier needs at least two classes in the labels")
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(x), generator=generator)
-    n_val = max(1, int(len(x) * val_fraction))
+    n_val = int(len(x) * val_fraction)
     val, fit = order[:n_val], order[n_val:]
     torch.manual_seed(seed)
     model = FeatureClassifier(tuple(x.shape[1:]), classes)
@@ -89,9 +90,14 @@ def train_classifier(
             loss.backward()
             optimizer.step()
     model.eval()
+    return model, accuracy(model, x[val], y[val]) if n_val else None
+
+
+def accuracy(model: FeatureClassifier, x: np.ndarray | Tensor, y: np.ndarray | Tensor) -> float:
+    """Share of the rows whose class the classifier gets right."""
     with torch.no_grad():
-        accuracy = float((model.head(model.features(x[val])).argmax(1) == y[val]).double().mean())
-    return model, accuracy
+        predicted = model.head(model.features(torch.as_tensor(x))).argmax(1)  # (N,)
+    return float((predicted == torch.as_tensor(y)).double().mean())
 
 
 def save_classifier(model: FeatureClassifier, folder: str | Path, info: dict[str, Any] | None = None) -> Path:
