@@ -13,7 +13,7 @@ BUILT_IN = ("cvae", "iwae", "m2", "vae")  # not sorted(MODELS): a test may regis
 CASES = [
     (model, likelihood, arch)
     for model in BUILT_IN
-    for likelihood in ("bernoulli", "gaussian", "gaussian-learned")
+    for likelihood in ("bernoulli", "gaussian", "gaussian-learned", "logistic-mixture")
     for arch in ("mlp", "conv", "resnet")
 ]
 

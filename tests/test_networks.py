@@ -48,3 +48,31 @@ def test_resnet_adds_residual_blocks_on_both_sides():
     assert sum(isinstance(m, ResidualBlock) for m in dec.modules()) == 2
     plain = build_networks(ModelConfig(arch="conv", input_shape=(1, 8, 8), latent_dim=2, conv_channels=(4, 8)))[0]
     assert not any(isinstance(m, ResidualBlock) for m in plain.modules())
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv", "resnet"])
+@pytest.mark.parametrize("shape", [(3, 32, 32), (1, 13, 17)])
+def test_the_decoder_outputs_the_likelihoods_params_shape(arch, shape):
+    cfg = ModelConfig(arch=arch, input_shape=shape, latent_dim=3, conv_channels=(8, 16), hidden_dims=(16,))
+    output = (7 * shape[0], *shape[1:])  # several numbers per pixel, as a logistic mixture reads
+    enc, dec = build_networks(cfg, output_shape=output)
+    assert enc(torch.rand(2, *shape)).shape == (2, 6)
+    assert dec(torch.randn(2, 3)).shape == (2, *output)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv", "resnet"])
+def test_the_default_output_shape_builds_the_same_weights(arch):
+    cfg = ModelConfig(arch=arch, input_shape=(3, 9, 7), latent_dim=3, conv_channels=(4, 8), hidden_dims=(16,))
+    torch.manual_seed(0)
+    default = [p for net in build_networks(cfg) for p in net.parameters()]
+    torch.manual_seed(0)
+    explicit = [p for net in build_networks(cfg, output_shape=(3, 9, 7)) for p in net.parameters()]
+    assert len(default) == len(explicit) and all(torch.equal(a, b) for a, b in zip(default, explicit))
+
+
+def test_a_conv_decoder_changes_only_the_channels():
+    from vaekit.errors import ConfigError
+
+    cfg = ModelConfig(arch="conv", input_shape=(3, 8, 8), latent_dim=2, conv_channels=(4,))
+    with pytest.raises(ConfigError, match=r"outputs \(P, 8, 8\)"):
+        build_networks(cfg, output_shape=(30, 4, 4))

@@ -73,9 +73,11 @@ class ModelConfig:
     activation: str = "relu"
     """Hidden-layer non-linearity: relu, silu, tanh, elu, leaky_relu."""
     likelihood: str = "bernoulli"
-    """p(x|z): ``bernoulli`` (data in [0, 1]), ``gaussian`` (fixed std), ``gaussian-learned``."""
+    """p(x|z): ``bernoulli`` (data in [0, 1]), ``gaussian`` (fixed std), ``gaussian-learned``, ``logistic-mixture`` (8-bit images in [0, 1]: mixture_components discretized logistics per pixel, Salimans et al. 2017)."""
     obs_std: float = 1.0
     """Standard deviation of the fixed-variance ``gaussian`` likelihood (unit variance by default)."""
+    mixture_components: int = 10
+    """``logistic-mixture`` likelihood: logistics per pixel; PixelCNN++ used 10 (Salimans et al. 2017)."""
     beta: float = 1.0
     """Weight of KL(q(z|x) || p(z)); 1 is the ELBO (Kingma & Welling 2014), > 1 is beta-VAE."""
     free_bits: float = 0.0
@@ -105,6 +107,7 @@ class ModelConfig:
         _check_positive("prior_components", self.prior_components)
         _check_positive("pseudo_inputs", self.pseudo_inputs)
         _check_positive("flow_steps", self.flow_steps)
+        _check_positive("mixture_components", self.mixture_components)
         for name in ("beta", "free_bits", "capacity_max", "num_classes", "condition_dim"):
             if (getattr(self, name) or 0) < 0:
                 raise ConfigError(f"invalid value for '{name}': {getattr(self, name)!r} (must be >= 0)")

@@ -275,7 +275,8 @@ def iw_log_likelihood(
     model.eval()
     device = _device(model)
     generator = torch.Generator(device=device).manual_seed(seed)
-    features = math.prod(x.shape[1:])
+    # Decoder outputs per row: the likelihood's parameters (a logistic mixture has ~33 numbers a pixel).
+    features = math.prod(getattr(getattr(model, "likelihood", None), "params_shape", x.shape[1:]))
     rows_per_call = max(1, budget_elements // features)  # decoder rows per call
     k_chunk = min(k, rows_per_call)
     batch = max(1, rows_per_call // k_chunk)  # images per call

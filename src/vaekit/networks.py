@@ -3,7 +3,10 @@
 ``mlp`` works on any sample shape (it flattens); ``conv`` works on images of
 any (C, H, W): the encoder records the spatial size at every level and the
 decoder's transposed convolutions choose their ``output_padding`` to land on
-exactly those sizes, so odd and non-square images round-trip.
+exactly those sizes, so odd and non-square images round-trip. The decoder
+outputs the likelihood's parameters: by default one number per value of x,
+or ``output_shape`` (the likelihood's ``params_shape``: a logistic mixture
+reads (P, H, W), several numbers per pixel).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import math
 from torch import Tensor, nn
 
 from vaekit.config import ModelConfig
+from vaekit.errors import ConfigError
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -81,16 +85,19 @@ class MLPEncoder(nn.Module):
 
 
 class MLPDecoder(nn.Module):
-    """z (B, latent_dim) [+ condition c (B, C)] -> likelihood parameters (B, *shape)."""
+    """z (B, latent_dim) [+ condition c (B, C)] -> likelihood parameters (B, *output_shape).
+
+    ``output_shape`` defaults to ``input_shape``: one parameter per value of x.
+    """
 
     def __init__(
-        self, input_shape: tuple[int, ...], latent_dim: int, hidden_dims, activation: str, condition_dim: int = 0
+        self, input_shape: tuple[int, ...], latent_dim: int, hidden_dims, activation: str, condition_dim: int = 0,
+        output_shape: tuple[int, ...] | None = None,
     ):
         super().__init__()
-        sizes = [latent_dim, *reversed(hidden_dims), math.prod(input_shape)]
-        self.net = nn.Sequential(
-            *_mlp(sizes, activation, last_activation=False), nn.Unflatten(1, tuple(input_shape))
-        )
+        output_shape = tuple(input_shape if output_shape is None else output_shape)
+        sizes = [latent_dim, *reversed(hidden_dims), math.prod(output_shape)]
+        self.net = nn.Sequential(*_mlp(sizes, activation, last_activation=False), nn.Unflatten(1, output_shape))
         self.condition = Condition(condition_dim, sizes[1]) if condition_dim else None
 
     def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:
@@ -161,18 +168,20 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """z (B, latent_dim) -> (B, C, H, W) likelihood parameters, exactly the input's shape.
+    """z (B, latent_dim) -> (B, P, H, W) likelihood parameters, H and W exactly the input's.
 
-    With ``residual`` each level is preceded by a :class:`ResidualBlock`; a
-    condition c (B, C) enters the first projection, before its activation.
+    P = ``out_channels``, by default the input's C. With ``residual`` each
+    level is preceded by a :class:`ResidualBlock`; a condition c (B, C) enters
+    the first projection, before its activation.
     """
 
     def __init__(
         self, input_shape: tuple[int, ...], latent_dim: int, channels, activation: str, residual: bool = False,
-        condition_dim: int = 0,
+        condition_dim: int = 0, out_channels: int | None = None,
     ):
         super().__init__()
         c, h, w = input_shape
+        c = c if out_channels is None else out_channels
         sizes, strided = conv_plan(h, w, len(channels))
         hl, wl = sizes[-1]
         self.project = nn.Sequential(
@@ -199,19 +208,34 @@ class ConvDecoder(nn.Module):
         self.condition = Condition(condition_dim, channels[-1] * hl * wl) if condition_dim else None
 
     def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:
-        return self.net(_conditioned(self.project, 0, self.condition, z, c))  # (B, C, H, W)
+        return self.net(_conditioned(self.project, 0, self.condition, z, c))  # (B, P, H, W)
 
 
-def build_networks(config: ModelConfig, condition_dim: int = 0) -> tuple[nn.Module, nn.Module]:
+def build_networks(
+    config: ModelConfig, condition_dim: int = 0, output_shape: tuple[int, ...] | None = None
+) -> tuple[nn.Module, nn.Module]:
     """Encoder and decoder for ``config`` (its ``input_shape`` must be set), both taking a
-    condition of ``condition_dim`` features when it is > 0."""
+    condition of ``condition_dim`` features when it is > 0.
+
+    ``output_shape``: the decoder's output per sample, the likelihood's
+    ``params_shape`` (default: ``input_shape``); conv decoders change only its
+    channels, so it must be (P, H, W) with the input's H and W.
+    """
     shape = tuple(config.input_shape)
+    output_shape = shape if output_shape is None else tuple(output_shape)
     arch = config.resolved_arch()
     if arch in ("conv", "resnet"):
+        if len(output_shape) != 3 or output_shape[1:] != shape[1:]:
+            raise ConfigError(
+                f"a conv decoder outputs (P, {shape[1]}, {shape[2]}) for images {shape}, not {output_shape}"
+            )
         args = (shape, config.latent_dim, tuple(config.conv_channels), config.activation, arch == "resnet")
-        return ConvEncoder(*args, condition_dim=condition_dim), ConvDecoder(*args, condition_dim=condition_dim)
+        # The encoder first: the order in which the weights draw from the global RNG.
+        encoder = ConvEncoder(*args, condition_dim=condition_dim)
+        return encoder, ConvDecoder(*args, condition_dim=condition_dim, out_channels=output_shape[0])
     args = (shape, config.latent_dim, tuple(config.hidden_dims), config.activation)
-    return MLPEncoder(*args, condition_dim=condition_dim), MLPDecoder(*args, condition_dim=condition_dim)
+    encoder = MLPEncoder(*args, condition_dim=condition_dim)
+    return encoder, MLPDecoder(*args, condition_dim=condition_dim, output_shape=output_shape)
 
 
 def build_classifier(config: ModelConfig, num_classes: int) -> nn.Module:

@@ -417,7 +417,7 @@ def _warn_if_collapsed(summary: dict[str, Any], latent_dim: int) -> None:
         message = (
             f"partial posterior collapse: the latent code carries only {kl:.2f} nats per input (KL), so samples and "
             f"reconstructions will look like the average input; {remedies}, or a likelihood that fits "
-            "the data (grey-level images: --likelihood gaussian-learned)"
+            "the data (grey-level images: --likelihood gaussian-learned; 8-bit photos: --likelihood logistic-mixture)"
         )
     else:
         return

@@ -52,7 +52,7 @@ def add_seed_flag(p: argparse.ArgumentParser) -> None:
 
 def add_data_flags(parser: argparse.ArgumentParser, required: bool = True, extra_help: str = "") -> None:
     parser.add_argument(
-        "--data", required=required, help=f"data spec: digits, mnist, mnist:PATH, or a file or image folder{extra_help}"
+        "--data", required=required, help=f"data spec: digits, sprites, photo-patches, mnist, mnist:PATH, or a file or image folder{extra_help}"
     )
     parser.add_argument("--split", default="train", choices=("train", "test"), help="split of datasets that have one")
     parser.add_argument("--label-column", default=None, help="table column holding labels (default: the run's)")

@@ -1,6 +1,7 @@
-"""Data sources: embedded digits, MNIST-style IDX, arrays, tables and image folders."""
+"""Data sources: embedded digits, sprites and photo patches, MNIST-style IDX, arrays, tables and image folders."""
 
 from vaekit.data.dataset import Dataset
+from vaekit.data.photos import load_photo_patches
 from vaekit.data.sources import (
     ImageSizeWarning,
     dataset_from_array,
@@ -20,6 +21,7 @@ __all__ = [
     "StreamedDataset",
     "dataset_from_array",
     "load_data",
+    "load_photo_patches",
     "source_kind",
     "split_indices",
     "split_rows",

@@ -1,7 +1,8 @@
 """Turn a data spec (a dataset name or a path) into a validated :class:`Dataset`.
 
 Specs: ``digits``; ``sprites`` / ``sprites:N`` (made by code, with known
-factors); ``mnist`` and ``fashion-mnist`` (downloaded once, checksummed);
+factors); ``photo-patches`` (32x32 RGB patches of scikit-learn's two bundled
+photographs, split by region); ``mnist`` and ``fashion-mnist`` (downloaded once, checksummed);
 ``mnist:PATH`` / ``fashion-mnist:PATH`` (a local folder of IDX files); a
 ``.npy``/``.npz``/``.csv``/``.parquet`` file; a folder of images. Every source
 goes through the same checks (rows present, values finite), so a model never
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from vaekit.config import IMAGE_FITS
-from vaekit.data import idx, streaming, tables
+from vaekit.data import idx, photos, streaming, tables
 from vaekit.data.dataset import Dataset
 from vaekit.data.idx import write_idx
 from vaekit.data.image_folder import ImageSizeWarning, load_image_folder
@@ -30,9 +31,11 @@ __all__ = ["ImageSizeWarning", "load_data", "split_indices", "validate_for_likel
 
 SPLITS = ("train", "test")
 TABLE_SUFFIXES = (".csv", ".parquet")
+#: Likelihoods defined on [0, 1] only (by name: this layer does not import torch).
+UNIT_INTERVAL_LIKELIHOODS = ("bernoulli", "logistic-mixture")
 ARRAY_SUFFIXES = (".npy", ".npz")
 _EXPECTED = (
-    "expected digits, mnist, fashion-mnist, mnist:PATH, sprites, sprites:N, "
+    "expected digits, mnist, fashion-mnist, mnist:PATH, sprites, sprites:N, photo-patches, "
     "or a path to .npy/.npz/.csv/.parquet or an image folder"
 )
 
@@ -55,12 +58,12 @@ def load_data(
     Parameters
     ----------
     spec:
-        ``"digits"``, ``"mnist"``, ``"fashion-mnist"``, ``"mnist:PATH"``,
-        ``"fashion-mnist:PATH"``, or a path to a ``.npy``/``.npz``/``.csv``/
+        ``"digits"``, ``"sprites"``, ``"photo-patches"``, ``"mnist"``, ``"fashion-mnist"``,
+        ``"mnist:PATH"``, ``"fashion-mnist:PATH"``, or a path to a ``.npy``/``.npz``/``.csv``/
         ``.parquet`` file or to a folder of images.
     split:
-        ``"train"`` or ``"test"``. Only ``mnist`` and ``fashion-mnist`` (named or
-        ``:PATH``) have a test split; for files, pass the test file itself.
+        ``"train"`` or ``"test"``. Only ``mnist``, ``fashion-mnist`` (named or
+        ``:PATH``) and ``photo-patches`` have a test split; for files, pass the test file itself.
     label_column:
         For ``.csv``/``.parquet``: the column taken out of ``x`` as labels ``y``.
     image_size:
@@ -110,6 +113,8 @@ def load_data(
         data = _load_digits()
     elif kind == "sprites":
         data = _load_sprites(spec, progress)
+    elif kind == "photo-patches":
+        data = photos.load_photo_patches(split)
     elif kind == "idx-download":
         x, y = idx.load_idx_folder(idx.download_idx(spec, split, cache_dir, progress=progress), split)
         data = Dataset(x=x, y=y, name=spec)
@@ -140,6 +145,8 @@ def _source_kind(spec: str) -> str:
         return "digits"
     if spec == "sprites" or spec.startswith("sprites:"):
         return "sprites"
+    if spec == photos.SPEC:
+        return "photo-patches"
     if spec in idx.IDX_SOURCES:
         return "idx-download"
     if colon and prefix in idx.IDX_SOURCES:
@@ -164,7 +171,7 @@ def _check_options(
     image_fit: str,
 ) -> None:
     """Refuse options that do not apply to this source rather than ignore them."""
-    if split != "train" and kind not in ("idx-download", "idx-folder"):
+    if split != "train" and kind not in ("idx-download", "idx-folder", "photo-patches"):
         if kind in ("digits", "sprites"):
             raise DataError(f"{kind} has no test split; hold out rows with --val-fraction")
         raise DataError(
@@ -248,15 +255,16 @@ def _check_values(data: Dataset) -> None:
 def validate_for_likelihood(data: Dataset | StreamedDataset, likelihood: str) -> None:
     """Check that ``data`` fits the support of the observation ``likelihood``.
 
-    A Bernoulli likelihood needs values in [0, 1]; outside that range its
-    log-probability is meaningless. Other likelihoods have no constraint here.
+    The Bernoulli and the logistic mixture (over the 8-bit levels of [0, 1])
+    need values in [0, 1]; outside that range their log-probability is
+    meaningless. Other likelihoods have no constraint here.
 
     Raises
     ------
     DataError
-        If ``likelihood == "bernoulli"`` and a value lies outside [0, 1].
+        If ``likelihood`` is one of ``UNIT_INTERVAL_LIKELIHOODS`` and a value lies outside [0, 1].
     """
-    if likelihood != "bernoulli" or len(data) == 0:
+    if likelihood not in UNIT_INTERVAL_LIKELIHOODS or len(data) == 0:
         return
     if isinstance(data, StreamedDataset):  # scanned once when it was opened
         low, high = data.value_range
@@ -264,7 +272,7 @@ def validate_for_likelihood(data: Dataset | StreamedDataset, likelihood: str) ->
         low, high = float(data.x.min()), float(data.x.max())
     if low < 0.0 or high > 1.0:
         raise DataError(
-            f"{data.name} has values in [{low:.4g}, {high:.4g}] but the bernoulli likelihood "
+            f"{data.name} has values in [{low:.4g}, {high:.4g}] but the {likelihood} likelihood "
             "needs [0, 1]; use --likelihood gaussian or scale the data to [0, 1]"
         )
 
@@ -340,5 +348,6 @@ def dataset_from_array(array: np.ndarray, labels: np.ndarray | None = None, name
 
 
 def source_kind(spec: str) -> str:
-    """``digits``, ``idx-download``, ``idx-folder``, ``image-folder``, ``table`` or ``array``."""
+    """``digits``, ``sprites``, ``photo-patches``, ``idx-download``, ``idx-folder``, ``image-folder``, ``table``
+    or ``array``."""
     return _source_kind(spec)

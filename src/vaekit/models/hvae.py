@@ -114,7 +114,8 @@ class HVAE(VAE):
         """q(z2|x)'s encoder x -> (B, 2 * Z2) and the decoder (z1, z2) (B, Z1 + Z2) -> likelihood parameters."""
         top = dataclasses.replace(config, latent_dim=self._top_dim(config))
         encoder, _ = build_networks(top)
-        _, decoder = build_networks(dataclasses.replace(config, latent_dim=config.latent_dim + top.latent_dim))
+        both = dataclasses.replace(config, latent_dim=config.latent_dim + top.latent_dim)
+        _, decoder = build_networks(both, output_shape=self.build_likelihood(config).params_shape)
         return encoder, decoder
 
     def build_prior(self, config: ModelConfig) -> Prior:
@@ -195,7 +196,7 @@ class HVAE(VAE):
         q1 = self._posterior_z1(self.encoder_z1(x), z2)  # over (K, B, Z1)
         z1 = q1.rsample(generator=generator)  # (K, B, Z1)
         params = self._decode_levels(z1.reshape(-1, self.bottom_dim), z2.reshape(-1, self.latent_dim))  # (K * B, *shape)
-        log_px = self.likelihood.log_prob(params.reshape(k, *x.shape), x)  # (K, B): x broadcast over the draws
+        log_px = self.likelihood.log_prob(params.reshape(k, len(x), *params.shape[1:]), x)  # (K, B): x broadcast
         log_p_z = self.prior.log_prob(z2) + self._prior_z1(z2).log_prob(z1)  # (K, B)
         return log_px + log_p_z - q2.log_prob(z2) - q1.log_prob(z1)
 

@@ -92,7 +92,8 @@ class M2(CVAE):
         q = self._posterior(x, every_class[:, None, :])  # (K, B, Z): x's input layer runs once
         z = q.rsample(generator=generator, eps=eps)  # (K, B, Z)
         c = every_class.repeat_interleave(b, dim=0)  # (K * B, K): class of each decoded row
-        params = self.decoder(z.reshape(k * b, -1), c).reshape(k, *x.shape)  # (K, B, *shape)
+        params = self.decoder(z.reshape(k * b, -1), c)  # (K * B, *params_shape)
+        params = params.reshape(k, b, *params.shape[1:])  # (K, B, *params_shape)
         reconstruction = -self.likelihood.log_prob(params, x)  # (K, B)
         kl_z, kl_z_per_dim = kl_divergence(q, self.prior(), z)  # (K, B), (K, B, Z) or None
         one_hot = F.one_hot(y.clamp(min=0), k).to(x.dtype)  # (B, K)

@@ -256,7 +256,7 @@ class VAE(nn.Module):
         return self.likelihood.distribution(self._decode(z, self.condition(self.labels_or_default(len(z), y))))
 
     def _decode(self, z: Tensor, c: Tensor | None) -> Tensor:
-        """Likelihood parameters (B, *shape) for latents z and condition c."""
+        """Likelihood parameters (B, *likelihood.params_shape) for latents z and condition c."""
         return self.decoder(z) if c is None else self.decoder(z, c)
 
     # ------------------------------------------------------------------ objective
