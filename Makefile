@@ -28,11 +28,13 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
 
-# Import rules (ruff: PLC0415 wants a reason for every import inside a function) and
-# the package's layers (import-linter: [tool.importlinter] in pyproject.toml).
+# Import rules (ruff: PLC0415 wants a reason for every import inside a function), the
+# package's layers (import-linter: [tool.importlinter] in pyproject.toml), and mypy on
+# code written against the public API (vaekit ships py.typed).
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
+	$(BIN)/mypy --follow-imports=silent --ignore-missing-imports tests/typing/public_api.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

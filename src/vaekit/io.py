@@ -20,7 +20,7 @@ __all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "load", "load_run_config", "save_confi
 def load(
     run_dir: str | Path, device: str = "cpu", *, encoder: nn.Module | None = None, decoder: nn.Module | None = None,
     prior: nn.Module | None = None,
-) -> nn.Module:
+) -> VAE:
     """The trained model of ``run_dir``, in eval mode, identical to the one saved, with the latent
     samplers fitted to it (``model.samplers``: ``samplers/`` in the folder, see :mod:`vaekit.samplers`).
 

@@ -217,7 +217,7 @@ def save_samplers(model: nn.Module, run_dir: Path) -> list[Path]:
     return [sampler.save(Path(run_dir) / SAMPLER_DIR) for sampler in model.samplers.values()]
 
 
-def load_samplers(model: nn.Module, run_dir: Path) -> nn.Module:
+def load_samplers(model: VAE, run_dir: Path) -> VAE:
     """Attach the samplers saved in ``run_dir/samplers`` to ``model`` (none is fine)."""
     folder = Path(run_dir) / SAMPLER_DIR
     for name, cls in SAMPLERS.items():
