@@ -168,3 +168,46 @@ def test_a_checkpoint_of_two_processes_is_not_resumed_by_one(tmp_path, tiny_imag
     state["world_size"] = 2
     with pytest.raises(TrainingError, match="written by 2 process.*--nproc_per_node 2"):
         trainer.load_state_dict(state)
+
+
+def two_nodes(*args: str, run_id: str) -> list[subprocess.CompletedProcess]:
+    """Two torchrun agents on this machine, as two nodes of one process each (c10d rendezvous on 127.0.0.1)."""
+    import socket
+
+    with socket.socket() as s:  # a free port for the rendezvous store
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1", "--rdzv-backend=c10d",
+        f"--rdzv-endpoint=127.0.0.1:{port}", f"--rdzv-id={run_id}", "--local-addr=127.0.0.1", *args,
+    ]
+    nodes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in (0, 1)]
+    done = []
+    for node in nodes:
+        out, err = node.communicate(timeout=300)
+        done.append(subprocess.CompletedProcess(command, node.returncode, out, err))
+    return done
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_two_nodes_train_are_killed_resume_and_match_two_processes_on_one_node(tmp_path):
+    """Issue 19: `--nnodes 2` with a c10d rendezvous (what a cluster runs) ends bitwise where one node's run does."""
+    torch.save(torch.randn(64, 16, generator=torch.Generator().manual_seed(0)), tmp_path / "data.pt")
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    done = torchrun(str(script), "full", str(tmp_path), "8")  # the reference: 2 processes, one node
+    assert done.returncode == 0, done.stderr[-3000:]
+    for p in (tmp_path / "ckpt").glob("*"):
+        p.unlink()
+    killed = two_nodes(str(script), "kill", str(tmp_path), "8", run_id="vaekit-kill")
+    assert all(node.returncode != 0 for node in killed) and not (tmp_path / "kill-rank0.pt").exists()
+    assert sorted((tmp_path / "ckpt").glob("step-*.pt")), "the killed run left no checkpoint"
+    resumed = two_nodes(str(script), "resume", str(tmp_path), "8", run_id="vaekit-resume")
+    assert all(node.returncode == 0 for node in resumed), [node.stderr[-2000:] for node in resumed]
+    reference, again = load(tmp_path / "full-rank0.pt"), load(tmp_path / "resume-rank0.pt")
+    other = load(tmp_path / "resume-rank1.pt")
+    for key, value in reference["state"].items():
+        assert torch.equal(value, again["state"][key]) and torch.equal(value, other["state"][key]), key
+    assert metrics(again) == metrics(reference)

@@ -84,6 +84,8 @@ def skip_reason(command: str) -> str | None:
     words = shlex.split(command)
     if words[0] == "make":
         return "make demo / make test are the entry points that run this suite; not re-run from inside it"
+    if words[0] == "srun":
+        return "needs a SLURM cluster (tests/test_distributed.py runs two torchrun nodes on this machine instead)"
     if "--nnodes=2" in words or any(w.startswith("--rdzv-endpoint") for w in words):
         return "needs two machines and the node0.example rendezvous"
     if any(w.startswith("--nproc_per_node=") for w in words) and "--device" not in words:
