@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # with e.g. `make demo TORCH_SPEC="torch>=2.2"` to use your own torch.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test test-fast lint install clean
+.PHONY: demo test test-fast lint docs install clean
 
 install: $(VENV)/.installed
 
@@ -35,6 +35,12 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/mypy --follow-imports=silent --ignore-missing-imports tests/typing/public_api.py
+
+# The documentation site (mkdocs.yml, pages in docs/site, hooks in docs/hooks), built strictly into
+# site/: a broken link, reference or missing docstring fails it. Needs no network.
+docs: install
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	$(BIN)/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
