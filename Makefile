@@ -32,7 +32,7 @@ test-fast: install
 # package's layers (import-linter: [tool.importlinter] in pyproject.toml), and mypy on
 # code written against the public API (vaekit ships py.typed).
 lint: install
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/lint-imports
 	$(BIN)/mypy --follow-imports=silent --ignore-missing-imports tests/typing/public_api.py
 
