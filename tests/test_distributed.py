@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -64,6 +65,14 @@ def torchrun(*args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=cwd)
 
 
+def write_script(folder: Path) -> Path:
+    """SCRIPT and its data (64 rows of 16 features) in ``folder``; returns the script's path."""
+    torch.save(torch.randn(64, 16, generator=torch.Generator().manual_seed(0)), folder / "data.pt")
+    script = folder / "train.py"
+    script.write_text(SCRIPT)
+    return script
+
+
 def load(path):
     return torch.load(path, weights_only=True)
 
@@ -97,9 +106,7 @@ def test_shards_follow_distributed_sampler():
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_two_processes_hold_identical_weights_match_one_process_and_resume_bitwise(tmp_path):
-    torch.save(torch.randn(64, 16, generator=torch.Generator().manual_seed(0)), tmp_path / "data.pt")
-    script = tmp_path / "train.py"
-    script.write_text(SCRIPT)
+    script = write_script(tmp_path)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     single = subprocess.run([sys.executable, str(script), "single", str(tmp_path), "16"], capture_output=True,
                             text=True, env=env, timeout=300)
@@ -194,9 +201,7 @@ def two_nodes(*args: str, run_id: str) -> list[subprocess.CompletedProcess]:
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_two_nodes_train_are_killed_resume_and_match_two_processes_on_one_node(tmp_path):
     """Issue 19: `--nnodes 2` with a c10d rendezvous (what a cluster runs) ends bitwise where one node's run does."""
-    torch.save(torch.randn(64, 16, generator=torch.Generator().manual_seed(0)), tmp_path / "data.pt")
-    script = tmp_path / "train.py"
-    script.write_text(SCRIPT)
+    script = write_script(tmp_path)
     done = torchrun(str(script), "full", str(tmp_path), "8")  # the reference: 2 processes, one node
     assert done.returncode == 0, done.stderr[-3000:]
     for p in (tmp_path / "ckpt").glob("*"):
