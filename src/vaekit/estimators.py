@@ -336,8 +336,10 @@ class VAETransformer(TransformerMixin, VAEEstimatorBase):
         Output dimensions (``z0``, ``z1``, ...); None: half the features, in [2, 16].
     n_samples:
         Posterior draws per row for :meth:`score_samples`.
-    **others:
-        As :class:`VAEEstimatorBase`.
+
+    Notes
+    -----
+    The other parameters are those of :class:`VAEEstimatorBase`.
 
     Examples
     --------
@@ -459,8 +461,10 @@ class VAEAnomalyDetector(OutlierMixin, VAEEstimatorBase):
         when the training rows are known to be clean.
     score:
         Deprecated alias of ``score_type`` (it hid scikit-learn's ``score`` method).
-    **others:
-        As :class:`VAEEstimatorBase`.
+
+    Notes
+    -----
+    The other parameters are those of :class:`VAEEstimatorBase`.
 
     Examples
     --------

@@ -94,6 +94,8 @@ class VAE(nn.Module):
     prior
         Optional :class:`~vaekit.priors.Prior` of your own (default N(0, I)).
 
+    Notes
+    -----
     A model built with parts of your own is saved as usual (weights and
     config); loading it needs the same classes again:
     ``vaekit.load(run_dir, encoder=MyEncoder(...), decoder=...)``.
