@@ -102,3 +102,11 @@ def test_train_classifier_writes_a_feature_space_once(tmp_path, capsys):
     assert (out / "classifier.json").is_file() and (out / "classifier.safetensors").is_file()
     assert main(["train-classifier", "--data", "digits", "--out", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_the_cli_offers_exactly_the_samplers_there_are():
+    from vaekit.cli.common import FITTED_SAMPLERS, SAMPLERS
+    from vaekit.samplers import SAMPLER_NAMES
+    from vaekit.samplers import SAMPLERS as FITTED
+
+    assert SAMPLERS == SAMPLER_NAMES and set(FITTED_SAMPLERS) == set(FITTED)

@@ -9,15 +9,15 @@ not grow with N (numbers in ``benchmarks/memory.py``).
 
 from __future__ import annotations
 
-import contextlib
 import math
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score
 from torch import Tensor, nn
 
+from vaekit.data.progress import progress_bar
 from vaekit.errors import DataError
 from vaekit.likelihoods import BernoulliLikelihood
 from vaekit.objectives import kl_divergence
@@ -56,16 +56,9 @@ def likelihood_kind(model: nn.Module) -> str:
     return "discrete" if discrete else "density"
 
 
-@contextlib.contextmanager
-def _progress(enabled: bool, total: int, desc: str) -> Iterator[Callable[[int], object]]:
-    """``update(rows)`` of a progress bar with ETA on stderr, or a no-op unless ``enabled``."""
-    if not enabled:
-        yield lambda rows: None
-        return
-    from tqdm.auto import tqdm  # noqa: PLC0415 - loaded only when a bar is shown
-
-    with tqdm(total=total, desc=desc, unit="row", dynamic_ncols=True, leave=False) as bar:
-        yield bar.update
+def _progress(enabled: bool, total: int, desc: str):
+    """The data loaders' progress bar, shown whenever the caller asks (the CLI asks on a terminal)."""
+    return progress_bar(total, desc, "row", enabled=enabled, terminal_only=False, delay=0)
 
 
 @torch.no_grad()
@@ -96,7 +89,7 @@ def mean_loss_terms(
     model.eval()
     generator = torch.Generator(device=x.device).manual_seed(seed)
     sums = torch.zeros(3, dtype=torch.float64, device=x.device)  # loss, reconstruction, kl: the only state kept
-    with _progress(progress, n_samples * len(x), "ELBO") as update:
+    with _progress(progress, n_samples * len(x), "ELBO") as bar:
         for _ in range(n_samples):
             for start in range(0, len(x), batch_size):
                 xb = x[start : start + batch_size]
@@ -107,7 +100,7 @@ def mean_loss_terms(
                 sums[0] += terms.loss(beta, capacity=capacity).sum().double()
                 sums[1] += terms.reconstruction.sum().double()
                 sums[2] += terms.kl.sum().double()
-                update(len(xb))
+                bar.update(len(xb))
     model.train(was_training)
     loss, rec, kl = (sums / (len(x) * n_samples)).tolist()
     return {"loss": loss, "reconstruction": rec, "kl": kl}
@@ -284,7 +277,7 @@ def iw_log_likelihood(
     elbo = torch.empty(len(x), device=device)  # (N,)
     _raise_malloc_thresholds()
     # p(z) once for the whole evaluation: the weights do not change
-    with model.prior.frozen(), _progress(progress, len(x), f"log p(x), K={k}") as update:
+    with model.prior.frozen(), _progress(progress, len(x), f"log p(x), K={k}") as bar:
         for start in range(0, len(x), batch):
             xb = x[start : start + batch].to(device)  # (B, *shape)
             chunks = [model.log_weights(xb, min(k_chunk, k - done), generator) for done in range(0, k, k_chunk)]
@@ -293,7 +286,7 @@ def iw_log_likelihood(
             log_px[start : start + len(xb)] = torch.logsumexp(log_w, dim=0)
             elbo[start : start + len(xb)] = log_w.mean(dim=0)
             del chunks, log_w  # nothing of this batch survives into the next
-            update(len(xb))
+            bar.update(len(xb))
     model.train(was_training)
     return (log_px - math.log(k)).cpu(), elbo.cpu()
 

@@ -50,6 +50,12 @@ def add_seed_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=seed, default=0, help="random seed (default: 0)")
 
 
+#: Where sampled codes come from (vaekit.samplers.SAMPLER_NAMES, which a test holds equal): written
+#: out here because importing vaekit.samplers loads torch, and `vaekit --help` must not.
+SAMPLERS = ("prior", "gmm", "two-stage")
+FITTED_SAMPLERS = SAMPLERS[1:]
+
+
 def add_data_flags(parser: argparse.ArgumentParser, required: bool = True, extra_help: str = "") -> None:
     parser.add_argument(
         "--data", required=required, help=f"data spec: digits, sprites, photo-patches, mnist, mnist:PATH, or a file or image folder{extra_help}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vaekit.cli.common import AddCommand, add_data_flags, add_output_flags, done, output_path, write_npy
+from vaekit.cli.common import SAMPLERS, AddCommand, add_data_flags, add_output_flags, done, output_path, write_npy
 from vaekit.errors import DataError
 
 # torch, the model and the pictures are imported inside the commands: `vaekit --help` must not load them.
@@ -201,7 +201,7 @@ def add_sample(command: AddCommand) -> None:
     p.add_argument("-n", type=int, default=64, help="number of samples (default: 64)")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's (or sampler's) std (default: 1)")
     p.add_argument(
-        "--sampler", choices=("prior", "gmm", "two-stage"), default="prior",
+        "--sampler", choices=SAMPLERS, default="prior",
         help="where the codes come from: the prior, or a density fitted to the training codes "
         "(gmm: fitted at the end of training when the data has enough rows; else vaekit fit-sampler) (default: prior)",
     )

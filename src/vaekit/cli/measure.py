@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from vaekit.cli.common import AddCommand, add_data_flags, add_output_flags, done, output_path, seed, write_npy
+from vaekit.cli.common import SAMPLERS, AddCommand, add_data_flags, add_output_flags, done, output_path, seed, write_npy
 from vaekit.data.labels import class_labels
 from vaekit.errors import DataError
 from vaekit.files import atomic_write_via_path
@@ -215,7 +215,7 @@ def add_evaluate(command: AddCommand) -> None:
         "or inception (torch-fidelity and its weights) (default: raw)",
     )
     p.add_argument(
-        "--sampler", choices=("prior", "gmm", "two-stage"), default="prior",
+        "--sampler", choices=SAMPLERS, default="prior",
         help="where --generation's codes come from (see vaekit sample --sampler; default: prior)",
     )
     p.add_argument("--inception-weights", default=None, metavar="FILE", help="--features inception: a local weights file")

@@ -6,13 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from vaekit.cli.common import AddCommand, add_data_flags, add_seed_flag
+from vaekit.cli.common import FITTED_SAMPLERS, AddCommand, add_data_flags, add_seed_flag
 from vaekit.errors import DataError, RunDirError
 
 # torch, the model and scikit-learn are imported inside the commands: `vaekit --help` must not load them.
-
-SAMPLER_CHOICES = ("gmm", "two-stage")
-
 
 def cmd_fit_sampler(args: argparse.Namespace) -> int:
     from vaekit.io import load, load_run_config  # noqa: PLC0415 - imports torch: loaded when the command runs
@@ -65,7 +62,7 @@ def add_fit_sampler(command: AddCommand) -> None:
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
     add_data_flags(p)
-    p.add_argument("--sampler", choices=SAMPLER_CHOICES, default="gmm", help="which sampler (default: gmm)")
+    p.add_argument("--sampler", choices=FITTED_SAMPLERS, default="gmm", help="which sampler (default: gmm)")
     p.add_argument("--components", type=int, default=10, help="gmm: mixture components (default: 10)")
     p.add_argument("--epochs", type=int, default=100, help="two-stage: epochs of the second VAE (default: 100)")
     p.add_argument("--overwrite", action="store_true", help="replace a sampler of that name fitted before")

@@ -23,17 +23,20 @@ class _Silent:
 
 
 @contextlib.contextmanager
-def progress_bar(total: int | None, description: str, unit: str = "it", *, enabled: bool = True, **options) -> Iterator:
-    """A tqdm bar of ``total`` units on stderr, or a silent one off a terminal or when not ``enabled``.
+def progress_bar(
+    total: int | None, description: str, unit: str = "it", *, enabled: bool = True, terminal_only: bool = True,
+    **options,
+) -> Iterator:
+    """A tqdm bar of ``total`` units on stderr, or a silent one when not ``enabled`` (or, with
+    ``terminal_only``, when stderr is not a terminal: the caller that decides itself passes False).
 
-    ``options`` go to tqdm (e.g. ``unit_scale=True`` for bytes); ``total=None`` counts without an end.
+    ``options`` go to tqdm (e.g. ``unit_scale=True`` for bytes, ``delay=0``); ``total=None`` counts without an end.
     """
-    if not (enabled and sys.stderr.isatty()):
+    if not enabled or (terminal_only and not sys.stderr.isatty()):
         yield _Silent()
         return
-    from tqdm.auto import tqdm  # noqa: PLC0415 - only on a terminal, as the trainer's bar
+    from tqdm.auto import tqdm  # noqa: PLC0415 - only when a bar is shown
 
-    with tqdm(
-        total=total, desc=description, unit=unit, delay=DELAY_S, leave=False, dynamic_ncols=True, **options
-    ) as bar:
+    settings = {"delay": DELAY_S, "leave": False, "dynamic_ncols": True, **options}
+    with tqdm(total=total, desc=description, unit=unit, **settings) as bar:
         yield bar
