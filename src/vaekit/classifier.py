@@ -30,6 +30,7 @@ from vaekit.files import atomic_write, atomic_write_via_path
 INFO_FILE, WEIGHTS_FILE = "classifier.json", "classifier.safetensors"
 FEATURES = 128  # width of the penultimate layer: the feature space
 BATCH = 256
+DEFAULT_EPOCHS, MIN_STEPS = 5, 1000
 
 
 class FeatureClassifier(nn.Module):
@@ -65,10 +66,12 @@ class FeatureClassifier(nn.Module):
 
 
 def train_classifier(
-    x: np.ndarray, y: np.ndarray, *, epochs: int = 5, seed: int = 0, val_fraction: float = 0.1,
+    x: np.ndarray, y: np.ndarray, *, epochs: int | None = None, seed: int = 0, val_fraction: float = 0.1,
 ) -> tuple[FeatureClassifier, float | None]:
     """Train on labelled rows ``x``, ``y`` (classes 0..K-1); returns the model and its accuracy on the
-    held-out ``val_fraction`` of the rows (None with ``val_fraction=0``: every row is trained on)."""
+    held-out ``val_fraction`` of the rows (None with ``val_fraction=0``: every row is trained on).
+    ``epochs``: passes over the data; by default 5, or more on small data, so that training
+    takes at least ``MIN_STEPS`` steps (digits' 1,617 rows: 5 epochs gave 0.80 accuracy)."""
     x, y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
     if len(x) != len(y) or y.ndim != 1 or (y < 0).any():
         raise DataError("a feature classifier needs one class label (0, 1, ...) per row; give --label-column or labelled data")
@@ -79,6 +82,8 @@ def train_classifier(
     order = torch.randperm(len(x), generator=generator)
     n_val = int(len(x) * val_fraction)
     val, fit = order[:n_val], order[n_val:]
+    if epochs is None:
+        epochs = max(DEFAULT_EPOCHS, math.ceil(MIN_STEPS / math.ceil(len(fit) / BATCH)))
     torch.manual_seed(seed)
     model = FeatureClassifier(tuple(x.shape[1:]), classes)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)

@@ -41,7 +41,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if (out / INFO_FILE).exists() and not args.overwrite:
         raise RunDirError(f"{out} already holds a classifier; pass --overwrite to replace it")
-    if args.epochs < 1:
+    if args.epochs is not None and args.epochs < 1:
         raise DataError(f"--epochs must be positive, got {args.epochs}")
     data = load_data(args.data, split=args.split, label_column=args.label_column)
     if data.y is None:
@@ -78,7 +78,10 @@ def add_train_classifier(command: AddCommand) -> None:
     )
     add_data_flags(p)
     p.add_argument("--out", required=True, help="folder to write classifier.json and classifier.safetensors into")
-    p.add_argument("--epochs", type=int, default=5, help="passes over the data (default: 5)")
+    p.add_argument(
+        "--epochs", type=int, default=None,
+        help="passes over the data (default: 5, more on small data: at least 1,000 steps)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a classifier already in --out")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     add_seed_flag(p)
