@@ -110,3 +110,13 @@ def test_the_cli_offers_exactly_the_samplers_there_are():
     from vaekit.samplers import SAMPLERS as FITTED
 
     assert SAMPLERS == SAMPLER_NAMES and set(FITTED_SAMPLERS) == set(FITTED)
+
+
+@pytest.mark.slow
+def test_the_two_stage_default_trains_enough_steps_on_few_codes():
+    """On digits' 1,797 codes, 100 epochs (700 steps) left every sample at the mean code."""
+    codes = two_clusters(600)  # 3 batches an epoch
+    sampler = TwoStageSampler().fit(codes)
+    assert sampler.epochs * 3 >= 3000
+    z = sampler.sample(2000, torch.Generator().manual_seed(0))
+    assert (z.std(0) > 0.6 * codes.std(0)).all()  # spread like the codes, not collapsed onto their mean

@@ -20,6 +20,7 @@ command that samples (``--sampler``). Temperature scales the spread of both.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,6 +41,7 @@ SAMPLER_NAMES = ("prior", "gmm", "two-stage")
 #: Rows per component below which a Gaussian mixture is not fitted (its covariances would be guesses).
 MIN_ROWS_PER_COMPONENT = 20
 TWO_STAGE_BATCH = 256
+TWO_STAGE_MIN_STEPS = 3000  # the second VAE's steps at least, whatever the number of codes
 
 
 class LatentSampler:
@@ -125,8 +127,8 @@ class TwoStageSampler(LatentSampler):
 
     name = "two-stage"
 
-    def __init__(self, epochs: int = 100, hidden_dims: tuple[int, ...] = (256, 256)) -> None:
-        self.epochs = int(epochs)
+    def __init__(self, epochs: int | None = None, hidden_dims: tuple[int, ...] = (256, 256)) -> None:
+        self.epochs = epochs  # None: 100, or more on few codes (TWO_STAGE_MIN_STEPS), decided by fit
         self.hidden_dims = tuple(hidden_dims)
         self.model: VAE | None = None
         self.center = self.scale = torch.zeros(0)  # (Z,) each: the codes are standardised for the second VAE
@@ -145,6 +147,8 @@ class TwoStageSampler(LatentSampler):
         model = build_model(config)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         generator = torch.Generator().manual_seed(seed)
+        if self.epochs is None:  # on digits' 1,797 codes 100 epochs (700 steps) left samples at the mean code
+            self.epochs = max(100, math.ceil(TWO_STAGE_MIN_STEPS / math.ceil(len(u) / TWO_STAGE_BATCH)))
         warmup = max(1, self.epochs // 10)
         for epoch in range(self.epochs):
             beta = min(1.0, (epoch + 1) / warmup)

@@ -16,7 +16,7 @@ def cmd_fit_sampler(args: argparse.Namespace) -> int:
     from vaekit.runs import load_data_for, sampler_inputs  # noqa: PLC0415 - imports torch, as above
     from vaekit.samplers import SAMPLER_DIR, fit_sampler, save_samplers  # noqa: PLC0415 - imports torch, as above
 
-    if args.components < 1 or args.epochs < 1:
+    if args.components < 1 or (args.epochs is not None and args.epochs < 1):
         raise DataError("--components and --epochs must be positive")
     target = Path(args.run_dir) / SAMPLER_DIR / f"{args.sampler}.json"
     if target.exists() and not args.overwrite:
@@ -64,7 +64,10 @@ def add_fit_sampler(command: AddCommand) -> None:
     add_data_flags(p)
     p.add_argument("--sampler", choices=FITTED_SAMPLERS, default="gmm", help="which sampler (default: gmm)")
     p.add_argument("--components", type=int, default=10, help="gmm: mixture components (default: 10)")
-    p.add_argument("--epochs", type=int, default=100, help="two-stage: epochs of the second VAE (default: 100)")
+    p.add_argument(
+        "--epochs", type=int, default=None,
+        help="two-stage: epochs of the second VAE (default: 100, more on few codes: at least 3,000 steps)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a sampler of that name fitted before")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     add_seed_flag(p)
