@@ -32,7 +32,10 @@ MAX_INT = 2**31 - 1
 #: Seeds are non-negative and below 2**32 (the trainer derives per-epoch seeds from them).
 MAX_SEED = 2**32 - 1
 
-ARCHS = ("auto", "mlp", "conv", "resnet")
+ARCHS = ("auto", "mlp", "conv", "resnet", "conv1d", "gru")
+#: Architectures for sequences (C, T) and for images (C, H, W).
+SEQUENCE_ARCHS = ("conv1d", "gru")
+IMAGE_ARCHS = ("conv", "resnet")
 ACTIVATIONS = ("relu", "silu", "tanh", "elu", "leaky_relu")
 SPLITS = ("train", "test")
 ON_NAN = ("stop", "skip")
@@ -53,7 +56,7 @@ class ModelConfig:
     options: dict[str, Any] = field(default_factory=dict)
     """The model family's own settings, checked by its ``Options`` dataclass: iwae {iw_samples}, m2 {classifier_weight}, hvae {top_latent_dim}; on the CLI: --option KEY=VALUE."""
     arch: str = "auto"
-    """``mlp``, ``conv``, ``resnet`` (residual conv), or ``auto``: conv for images (C, H, W), mlp for vectors."""
+    """``mlp``, ``conv``, ``resnet`` (residual conv) for images, ``conv1d`` or ``gru`` for sequences (C, T), or ``auto``: conv for images, conv1d for sequences, mlp for vectors."""
     latent_dim: int = 16
     """Number of latent dimensions; small enough to compress, large enough to reconstruct."""
     prior: str = "normal"
@@ -93,7 +96,7 @@ class ModelConfig:
     user_modules: dict[str, str] = field(default_factory=dict)
     """Parts the user supplied instead of vaekit's (encoder, decoder, prior -> class name); loading needs them passed again."""
     input_shape: tuple[int, ...] | None = None
-    """Shape of one sample, (D,) or (C, H, W); filled in from the data."""
+    """Shape of one sample, (D,), a sequence window (C, T), or an image (C, H, W); filled in from the data."""
 
     def validate(self) -> None:
         """Check what this dataclass can check without torch; the model family checks the rest
@@ -118,11 +121,16 @@ class ModelConfig:
         if self.num_classes and self.condition_dim:
             raise ConfigError("num_classes and condition_dim are two kinds of condition; set only one of them")
         if self.input_shape is not None:
-            if len(self.input_shape) not in (1, 3) or any(s <= 0 for s in self.input_shape):
-                raise ConfigError(f"input_shape must be (D,) or (C, H, W), got {self.input_shape}")
-            if self.arch in ("conv", "resnet") and len(self.input_shape) != 3:
+            if len(self.input_shape) not in (1, 2, 3) or any(s <= 0 for s in self.input_shape):
+                raise ConfigError(f"input_shape must be (D,), (C, T) or (C, H, W), got {self.input_shape}")
+            if self.arch in IMAGE_ARCHS and len(self.input_shape) != 3:
                 raise ConfigError(
                     f"arch '{self.arch}' needs images (C, H, W) but the data has shape {self.input_shape}; "
+                    "use --arch mlp"
+                )
+            if self.arch in SEQUENCE_ARCHS and len(self.input_shape) != 2:
+                raise ConfigError(
+                    f"arch '{self.arch}' needs sequence windows (C, T) but the data has shape {self.input_shape}; "
                     "use --arch mlp"
                 )
 
@@ -132,7 +140,7 @@ class ModelConfig:
             return self.arch
         if self.input_shape is None:
             raise ConfigError("arch 'auto' needs input_shape; it is set from the data")
-        return "conv" if len(self.input_shape) == 3 else "mlp"
+        return {3: "conv", 2: "conv1d"}.get(len(self.input_shape), "mlp")
 
 
 @dataclass

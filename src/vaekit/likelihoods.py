@@ -56,6 +56,17 @@ class Likelihood(nn.Module):
         """
         return self.distribution(params).log_prob(x)
 
+    def log_prob_elements(self, params: Tensor, x: Tensor) -> Tensor:
+        """log p(x_i|z) of each value of x, (..., *event_shape): the terms ``log_prob`` sums.
+
+        What per-reading anomaly scores of a sequence need. Only likelihoods
+        that factorise over the values of x have it.
+        """
+        dist = self.distribution(params)
+        if not isinstance(dist, Independent):
+            raise ConfigError(f"the {self.name} likelihood does not factorise over values; pick gaussian or bernoulli")
+        return dist.base_dist.log_prob(x.expand_as(params))
+
     def _sum_event(self, t: Tensor) -> Tensor:
         """Sum over the trailing event dimensions: (..., *event_shape) -> (...)."""
         return t.flatten(t.dim() - len(self.event_shape)).sum(-1)

@@ -1,9 +1,11 @@
 """Encoder and decoder networks, sized from the data's shape.
 
 ``mlp`` works on any sample shape (it flattens); ``conv`` works on images of
-any (C, H, W): the encoder records the spatial size at every level and the
-decoder's transposed convolutions choose their ``output_padding`` to land on
-exactly those sizes, so odd and non-square images round-trip. The decoder
+any (C, H, W) and ``conv1d`` on sequence windows of any (C, T): the encoder
+records the size at every level and the decoder's transposed convolutions
+choose their ``output_padding`` to land on exactly those sizes, so odd and
+non-square inputs round-trip. ``gru`` reads and writes windows (C, T) with
+recurrent layers. The decoder
 outputs the likelihood's parameters: by default one number per value of x,
 or ``output_shape`` (the likelihood's ``params_shape``: a logistic mixture
 reads (P, H, W), several numbers per pixel).
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor, nn
 
 from vaekit.config import ModelConfig
@@ -110,26 +113,36 @@ def conv_plan(height: int, width: int, n_levels: int) -> tuple[list[tuple[int, i
     A stride-2, kernel-3, padding-1 convolution maps a side s to ceil(s / 2).
     Returns ``sizes`` (n_levels + 1 entries, input first) and ``strided`` flags.
     """
-    sizes = [(height, width)]
+    sizes, strided = _plan((height, width), n_levels)
+    return [(h, w) for h, w in sizes], strided
+
+
+def _plan(sides: tuple[int, ...], n_levels: int) -> tuple[list[tuple[int, ...]], list[bool]]:
+    """:func:`conv_plan` for any number of sides: (T,) for sequences, (H, W) for images."""
+    sizes = [tuple(sides)]
     strided = []
     for _ in range(n_levels):
-        h, w = sizes[-1]
-        down = min(h, w) >= MIN_SIDE_TO_DOWNSAMPLE
+        down = min(sizes[-1]) >= MIN_SIDE_TO_DOWNSAMPLE
         strided.append(down)
-        sizes.append(((h + 1) // 2, (w + 1) // 2) if down else (h, w))
+        sizes.append(tuple((s + 1) // 2 for s in sizes[-1]) if down else sizes[-1])
     return sizes, strided
 
 
-class ResidualBlock(nn.Module):
-    """x + conv(act(conv(act(x)))): two 3x3 convolutions around an identity path (He et al. 2016)."""
+def _conv(dims: int) -> type[nn.Module]:
+    return nn.Conv1d if dims == 1 else nn.Conv2d
 
-    def __init__(self, channels: int, activation: str):
+
+class ResidualBlock(nn.Module):
+    """x + conv(act(conv(act(x)))): two kernel-3 convolutions around an identity path (He et al. 2016)."""
+
+    def __init__(self, channels: int, activation: str, dims: int = 2):
         super().__init__()
+        conv = _conv(dims)
         self.body = nn.Sequential(
             ACTIVATIONS[activation](),
-            nn.Conv2d(channels, channels, 3, padding=1),
+            conv(channels, channels, 3, padding=1),
             ACTIVATIONS[activation](),
-            nn.Conv2d(channels, channels, 3, padding=1),
+            conv(channels, channels, 3, padding=1),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -137,7 +150,7 @@ class ResidualBlock(nn.Module):
 
 
 class ConvEncoder(nn.Module):
-    """Images (B, C, H, W) -> (B, 2 * latent_dim) through strided 3x3 convolutions.
+    """Images (B, C, H, W) or sequence windows (B, C, T) -> (B, 2 * latent_dim) through strided kernel-3 convolutions.
 
     With ``residual`` each level is followed by a :class:`ResidualBlock`; a
     condition c (B, C) enters the linear head.
@@ -148,18 +161,18 @@ class ConvEncoder(nn.Module):
         condition_dim: int = 0, out_features: int | None = None,
     ):
         super().__init__()
-        c, h, w = input_shape
-        sizes, strided = conv_plan(h, w, len(channels))
+        c, *sides = input_shape
+        dims = len(sides)
+        sizes, strided = _plan(tuple(sides), len(channels))
         layers: list[nn.Module] = []
         c_in = c
         for c_out, down in zip(channels, strided):
-            layers += [nn.Conv2d(c_in, c_out, 3, stride=2 if down else 1, padding=1), ACTIVATIONS[activation]()]
+            layers += [_conv(dims)(c_in, c_out, 3, stride=2 if down else 1, padding=1), ACTIVATIONS[activation]()]
             if residual:
-                layers.append(ResidualBlock(c_out, activation))
+                layers.append(ResidualBlock(c_out, activation, dims))
             c_in = c_out
-        hl, wl = sizes[-1]
         self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(c_in * hl * wl, out_features or 2 * latent_dim)
+        self.head = nn.Linear(c_in * math.prod(sizes[-1]), out_features or 2 * latent_dim)
         self.condition = Condition(condition_dim, out_features or 2 * latent_dim) if condition_dim else None
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:
@@ -168,7 +181,7 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """z (B, latent_dim) -> (B, P, H, W) likelihood parameters, H and W exactly the input's.
+    """z (B, latent_dim) -> (B, P, H, W) (or (B, P, T)) likelihood parameters, the sides exactly the input's.
 
     P = ``out_channels``, by default the input's C. With ``residual`` each
     level is preceded by a :class:`ResidualBlock`; a condition c (B, C) enters
@@ -180,35 +193,81 @@ class ConvDecoder(nn.Module):
         condition_dim: int = 0, out_channels: int | None = None,
     ):
         super().__init__()
-        c, h, w = input_shape
+        c, *sides = input_shape
+        dims = len(sides)
         c = c if out_channels is None else out_channels
-        sizes, strided = conv_plan(h, w, len(channels))
-        hl, wl = sizes[-1]
+        sizes, strided = _plan(tuple(sides), len(channels))
+        last = sizes[-1]
         self.project = nn.Sequential(
-            nn.Linear(latent_dim, channels[-1] * hl * wl),
+            nn.Linear(latent_dim, channels[-1] * math.prod(last)),
             ACTIVATIONS[activation](),
-            nn.Unflatten(1, (channels[-1], hl, wl)),
+            nn.Unflatten(1, (channels[-1], *last)),
         )
+        transposed = nn.ConvTranspose1d if dims == 1 else nn.ConvTranspose2d
         layers: list[nn.Module] = []
         # Walk the encoder's levels backwards: level i maps sizes[i + 1] -> sizes[i].
         for i in reversed(range(len(channels))):
             c_in, c_out = channels[i], channels[max(i - 1, 0)]
             if residual:
-                layers.append(ResidualBlock(c_in, activation))
+                layers.append(ResidualBlock(c_in, activation, dims))
             if strided[i]:
-                th, tw = sizes[i]
-                # ConvTranspose2d(k=3, s=2, p=1) gives 2s - 1 + output_padding: pad 1 for even targets.
-                pad = (1 - th % 2, 1 - tw % 2)
-                layers.append(nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=pad))
+                # ConvTranspose(k=3, s=2, p=1) gives 2s - 1 + output_padding: pad 1 for even targets.
+                pad = tuple(1 - side % 2 for side in sizes[i])
+                layers.append(transposed(c_in, c_out, 3, stride=2, padding=1, output_padding=pad))
             else:
-                layers.append(nn.Conv2d(c_in, c_out, 3, padding=1))
+                layers.append(_conv(dims)(c_in, c_out, 3, padding=1))
             layers.append(ACTIVATIONS[activation]())
-        layers.append(nn.Conv2d(channels[0], c, 3, padding=1))  # to likelihood parameters, no activation
+        layers.append(_conv(dims)(channels[0], c, 3, padding=1))  # to likelihood parameters, no activation
         self.net = nn.Sequential(*layers)
-        self.condition = Condition(condition_dim, channels[-1] * hl * wl) if condition_dim else None
+        self.condition = Condition(condition_dim, channels[-1] * math.prod(last)) if condition_dim else None
 
     def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:
-        return self.net(_conditioned(self.project, 0, self.condition, z, c))  # (B, P, H, W)
+        return self.net(_conditioned(self.project, 0, self.condition, z, c))  # (B, P, *sides)
+
+
+class GRUEncoder(nn.Module):
+    """Sequence windows (B, C, T) -> (B, 2 * latent_dim): a bidirectional GRU's last states, then a linear head.
+
+    Recurrent, so the window may be long without the parameter count growing
+    with it (the conv encoder's head grows with T); slower per step on a CPU.
+    """
+
+    def __init__(
+        self, input_shape: tuple[int, ...], latent_dim: int, hidden: int, condition_dim: int = 0,
+        out_features: int | None = None,
+    ):
+        super().__init__()
+        channels, _ = input_shape
+        self.gru = nn.GRU(channels, hidden, batch_first=True, bidirectional=True)
+        self.head = nn.Linear(2 * hidden, out_features or 2 * latent_dim)
+        self.condition = Condition(condition_dim, out_features or 2 * latent_dim) if condition_dim else None
+
+    def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:
+        _, h = self.gru(x.transpose(1, 2))  # h: (2, B, H), the forward and backward final states
+        out = self.head(h.transpose(0, 1).flatten(1))  # (B, 2Z)
+        return out if c is None else self.condition(out, c)
+
+
+class GRUDecoder(nn.Module):
+    """z (B, latent_dim) -> (B, P, T): z sets the GRU's first state and is its input at every step."""
+
+    def __init__(
+        self, input_shape: tuple[int, ...], latent_dim: int, hidden: int, condition_dim: int = 0,
+        out_channels: int | None = None,
+    ):
+        super().__init__()
+        channels, self.length = input_shape
+        self.initial = nn.Linear(latent_dim, hidden)
+        self.gru = nn.GRU(latent_dim, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, channels if out_channels is None else out_channels)
+        self.condition = Condition(condition_dim, hidden) if condition_dim else None
+
+    def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:
+        h0 = self.initial(z)  # (B, H)
+        h0 = torch.tanh(h0 if c is None else self.condition(h0, c))  # in the GRU's state range
+        steps = z.unsqueeze(1).expand(-1, self.length, -1)  # (B, T, Z): a stride-0 view, no copy
+        out, _ = self.gru(steps, h0.unsqueeze(0).contiguous())  # (B, T, H)
+        return self.out(out).transpose(1, 2)  # (B, P, T)
 
 
 def build_networks(
@@ -224,11 +283,16 @@ def build_networks(
     shape = tuple(config.input_shape)
     output_shape = shape if output_shape is None else tuple(output_shape)
     arch = config.resolved_arch()
-    if arch in ("conv", "resnet"):
-        if len(output_shape) != 3 or output_shape[1:] != shape[1:]:
-            raise ConfigError(
-                f"a conv decoder outputs (P, {shape[1]}, {shape[2]}) for images {shape}, not {output_shape}"
-            )
+    if arch in ("conv", "resnet", "conv1d", "gru") and (
+        len(output_shape) != len(shape) or output_shape[1:] != shape[1:]
+    ):
+        raise ConfigError(f"a {arch} decoder outputs (P, {', '.join(map(str, shape[1:]))}) for inputs {shape}, "
+                          f"not {output_shape}")
+    if arch == "gru":
+        hidden = config.hidden_dims[0]
+        encoder = GRUEncoder(shape, config.latent_dim, hidden, condition_dim=condition_dim)
+        return encoder, GRUDecoder(shape, config.latent_dim, hidden, condition_dim, out_channels=output_shape[0])
+    if arch in ("conv", "resnet", "conv1d"):
         args = (shape, config.latent_dim, tuple(config.conv_channels), config.activation, arch == "resnet")
         # The encoder first: the order in which the weights draw from the global RNG.
         encoder = ConvEncoder(*args, condition_dim=condition_dim)
@@ -242,7 +306,9 @@ def build_classifier(config: ModelConfig, num_classes: int) -> nn.Module:
     """x (B, *shape) -> class logits (B, num_classes), with the encoder's architecture."""
     shape = tuple(config.input_shape)
     arch = config.resolved_arch()
-    if arch in ("conv", "resnet"):
+    if arch == "gru":
+        return GRUEncoder(shape, 0, config.hidden_dims[0], out_features=num_classes)
+    if arch in ("conv", "resnet", "conv1d"):
         return ConvEncoder(
             shape, 0, tuple(config.conv_channels), config.activation, arch == "resnet", out_features=num_classes
         )

@@ -46,6 +46,7 @@ __all__ = [
     "plot_latent",
     "plot_score_histogram",
     "plot_roc_pr",
+    "plot_series_scores",
 ]
 
 PathLike = str | os.PathLike
@@ -491,3 +492,147 @@ def plot_roc_pr(labels: np.ndarray, scores: np.ndarray, *, roc_path: PathLike, p
     ax.set_ylim(0, 1.02)
     ax.legend(frameon=False, loc="upper right")
     return roc, _save_figure(fig, pr_path)
+
+
+# --------------------------------------------------------------------------- time series
+
+_MAX_SERIES_LINES = 6  # more value columns than this are drawn as their median and a band, not one line each
+_SCALE_RATIO = 10.0  # columns whose ranges differ more than this are drawn standardized, else the small ones look flat
+
+
+def plot_series_scores(
+    times: np.ndarray | None,
+    values: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    path: PathLike,
+    *,
+    labels: np.ndarray | None = None,
+    columns: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Path:
+    """A series over its anomaly scores, flagged readings shaded, labelled anomalies marked.
+
+    Top panel: the readings, one line per value column (named in the legend);
+    more than six columns, or columns whose ranges differ more than tenfold,
+    are drawn standardized (median 0, IQR-based unit), and more than six as
+    their median with a 10-90% band. Bottom panel: the score, with the
+    threshold dashed. Readings scoring above the threshold are shaded red over
+    both panels, runs of them merged into spans; runs of ``labels == 1`` are an
+    orange bar along the top of the series panel. Each kind of span is one
+    collection, not a shape per reading: 25,000 readings draw in about a second.
+
+    Parameters
+    ----------
+    times:
+        ``(N,)`` datetime64 (dates on the axis) or numbers; None numbers the readings.
+    values:
+        ``(N, C)`` or ``(N,)`` readings.
+    scores:
+        ``(N,)`` anomaly scores, higher = more anomalous; NaN is not drawn.
+    threshold:
+        Readings scoring above it are flagged.
+    labels:
+        ``(N,)`` 0/1, 1 = a labelled anomaly.
+    columns:
+        The ``C`` column names; default ``value`` or ``x0, x1, ...``.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    values = values[:, None] if values.ndim == 1 else values  # (N, C)
+    scores = np.asarray(scores, dtype=np.float64)
+    n = len(values)
+    if values.ndim != 2 or n == 0 or scores.shape != (n,):
+        raise DataError(
+            f"values {values.shape} and scores {scores.shape} do not match; pass (N, C) readings and (N,) scores"
+        )
+    x = np.arange(n) if times is None else np.asarray(times)
+    if x.shape != (n,) or (labels is not None and np.shape(labels) != (n,)):
+        raise DataError(f"times and labels need one entry per reading ({n}); pass them in the readings' order")
+    if columns is None:
+        columns = ["value"] if values.shape[1] == 1 else [f"x{j}" for j in range(values.shape[1])]
+    if len(columns) != values.shape[1]:
+        raise DataError(f"{len(columns)} column names for {values.shape[1]} value columns; pass one name per column")
+
+    fig = _new_figure(11.0, 5.5)
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    ylabel = _draw_series(top, x, values, list(columns))
+    edges = _reading_edges(x)  # (N + 1,) each reading's span on the time axis
+    flagged = _mask_spans(scores > threshold)
+    for ax in (top, bottom):
+        # The edge line keeps a single flagged reading visible when it is narrower than a pixel.
+        _shade_spans(ax, edges, flagged, 0.0, 1.0, facecolor="tab:red", edgecolor="tab:red", linewidth=0.5, alpha=0.2,
+                     label=f"score > threshold ({int(np.sum(scores > threshold))} readings)" if ax is bottom else None)
+    if labels is not None:
+        _shade_spans(top, edges, _mask_spans(np.asarray(labels) == 1), 0.94, 1.0, color="tab:orange", alpha=0.9,
+                     label="labelled anomaly")
+    top.set_ylabel(ylabel)
+    # Legends outside on the right: inside, they would hide the readings or the labelled-anomaly bar.
+    top.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+
+    bottom.plot(x, scores, color="black", linewidth=0.7, label="anomaly score")
+    bottom.axhline(threshold, color="tab:red", linestyle="--", linewidth=1.0, label=f"threshold {threshold:.4g}")
+    finite = scores[np.isfinite(scores)]
+    lo, hi = min(finite.min(initial=threshold), threshold), max(finite.max(initial=threshold), threshold)
+    pad = 0.05 * (hi - lo) if hi > lo else 1.0
+    bottom.set_ylim(lo - pad, hi + pad)
+    bottom.set_ylabel("anomaly score")
+    bottom.set_xlabel("reading" if times is None else "time")
+    bottom.set_xlim(edges[0], edges[-1])
+    bottom.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if title is None:
+        title = f"{len(flagged)} flagged span(s), {int(np.sum(scores > threshold))} of {n} readings above the threshold"
+        if labels is not None:
+            title += f"; {len(_mask_spans(np.asarray(labels) == 1))} labelled anomaly window(s)"
+    top.set_title(title)
+    return _save_figure(fig, path)
+
+
+def _mask_spans(mask: np.ndarray) -> np.ndarray:
+    """Runs of True in a 0/1 mask as ``(K, 2)`` int64 ``[start, end)`` row ranges, in order."""
+    padded = np.concatenate([[False], np.asarray(mask, dtype=bool), [False]])
+    change = np.nonzero(padded[1:] != padded[:-1])[0]  # rises and falls alternate
+    return change.reshape(-1, 2).astype(np.int64)
+
+
+def _reading_edges(x: np.ndarray) -> np.ndarray:
+    """``(N + 1,)`` boundaries halfway between readings, so one flagged reading still shades a visible span."""
+    if len(x) == 1:
+        step = np.timedelta64(1, "s") if x.dtype.kind == "M" else 1
+        return np.array([x[0] - step / 2, x[0] + step / 2])
+    half = (x[1:] - x[:-1]) / 2  # (N - 1,)
+    return np.concatenate([[x[0] - half[0]], x[:-1] + half, [x[-1] + half[-1]]])
+
+
+def _shade_spans(ax, edges: np.ndarray, spans: np.ndarray, bottom: float, top: float, **style) -> None:
+    """Shade ``[start, end)`` reading spans from ``bottom`` to ``top`` (axes fraction) as one collection."""
+    if len(spans) == 0:
+        return
+    left, right = edges[spans[:, 0]], edges[spans[:, 1]]
+    # fill_between draws each run of where=True as its own polygon: (left, right, right) with a False
+    # third point gives one rectangle per span in a single PolyCollection, however many spans there are.
+    xs = np.stack([left, right, right], axis=1).ravel()
+    where = np.tile([True, True, False], len(spans))
+    style.setdefault("linewidth", 0)
+    ax.fill_between(xs, bottom, top, where=where, transform=ax.get_xaxis_transform(), **style)
+
+
+def _draw_series(ax, x: np.ndarray, values: np.ndarray, columns: list[str]) -> str:
+    """The value lines; returns the y label."""
+    low, high = np.nanpercentile(values, [1, 99], axis=0)  # (C,) each
+    ranges = np.maximum(high - low, 1e-12)
+    if values.shape[1] <= _MAX_SERIES_LINES and ranges.max() <= _SCALE_RATIO * ranges.min():
+        for j, name in enumerate(columns):
+            ax.plot(x, values[:, j], linewidth=0.7, color=f"C{j}", label=name)
+        return columns[0] if len(columns) == 1 else "value"
+    q25, median, q75 = np.nanpercentile(values, [25, 50, 75], axis=0)
+    scale = np.where(q75 > q25, (q75 - q25) / 1.349, ranges)  # the IQR of a Gaussian is 1.349 sigma
+    z = (values - median) / scale  # (N, C)
+    if values.shape[1] <= _MAX_SERIES_LINES:
+        for j, name in enumerate(columns):
+            ax.plot(x, z[:, j], linewidth=0.7, color=f"C{j}", label=name)
+    else:
+        band = np.nanpercentile(z, [10, 50, 90], axis=1)  # (3, N)
+        ax.fill_between(x, band[0], band[2], color="tab:blue", alpha=0.25, linewidth=0,
+                        label=f"10-90% of the {values.shape[1]} columns")
+        ax.plot(x, band[1], linewidth=0.7, color="tab:blue", label="median column")
+    return "value (standardized per column)"

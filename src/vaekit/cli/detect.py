@@ -18,9 +18,12 @@ from typing import Any
 import numpy as np
 
 from vaekit.cli.common import AddCommand, add_seed_flag, output_path
+from vaekit.config import SEQUENCE_ARCHS
 from vaekit.data import load_data
 from vaekit.data.tables import _read_frame, printable
 from vaekit.errors import DataError, RunDirError
+
+AGGREGATIONS = ("mean", "window", "last")  # vaekit.series_detection's, which imports torch
 from vaekit.files import atomic_write
 
 # torch (the estimator), pandas and matplotlib are imported inside the functions: `vaekit --help` must not load them.
@@ -50,9 +53,18 @@ def add_detect(command: AddCommand) -> None:
     p.add_argument("--steps", type=int, default=2000, help="optimiser steps (default: 2000)")
     p.add_argument("--epochs", type=int, default=None, help="passes over the data (overrides --steps)")
     p.add_argument("--latent-dim", type=int, default=None, help="latent dimensions (default: from the data)")
-    p.add_argument("--scaling", choices=("standard", "robust", "none"), default="standard", help="column scaling")
+    p.add_argument("--scaling", choices=("auto", "standard", "robust", "none"), default="auto",
+                   help="column scaling (auto: standard for tables, robust for series)")
     p.add_argument("--impute", action="store_true", help="fill missing values (median, most frequent category)")
     p.add_argument("--trim-fraction", type=float, default=0.3, help="share of worst rows per batch left out (0 for clean data)")
+    series = p.add_argument_group("time series (with --window or --time-column)")
+    series.add_argument("--window", type=_window, default=None,
+                        help="readings per window: a number, or auto (the series' period, 16 to 256; the default)")
+    series.add_argument("--stride", type=int, default=1, help="step between training windows (default: 1)")
+    series.add_argument("--aggregation", choices=AGGREGATIONS, default="mean",
+                        help="a reading's score from its windows: mean of its own term, window -ELBO, or last window")
+    series.add_argument("--arch", choices=("mlp", *SEQUENCE_ARCHS), default=None,
+                        help="networks over a window (default: mlp, the fastest on a CPU)")
     add_seed_flag(p)
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
@@ -77,6 +89,26 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-column", default=None, help="column with 1 = anomaly, 0 = normal (never trained on)")
     p.add_argument("--id-column", default=None, help="column identifying rows, copied to the scores")
     p.add_argument("--split", default="train", choices=("train", "test"), help="split of datasets that have one")
+    series = p.add_argument_group("time series")
+    series.add_argument("--time-column", default=None, help="column of timestamps: the table is a time series")
+    series.add_argument("--value-columns", default=None, metavar="A,B",
+                        help="columns to model (default: every numeric column but the time and label columns)")
+    series.add_argument("--label-windows", default=None, metavar="FILE.json",
+                        help="labelled anomaly windows: [[start, end], ...] or NAB's {\"folder/file.csv\": [...]}")
+    series.add_argument("--duplicates", choices=("error", "keep", "mean"), default="error",
+                        help="repeated timestamps: refuse, keep in file order, or average")
+
+
+def _window(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"invalid window {text!r}: pass a number of readings >= 2, or auto")
+    return value
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -93,24 +125,34 @@ def cmd_fit(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not (out.is_dir() and not any(out.iterdir())) and not args.overwrite:
         raise RunDirError(f"{out} already exists; pass --overwrite to replace it, or choose another --out")
-    X, y, ids = read_rows(args.data, args.label_column, args.id_column, args.split)
+    is_series = args.window is not None or args.time_column is not None
+    if is_series:
+        series = _read_series(args, {})
+        X, y, ids = _series_frame(series, args.time_column), series.labels, None
+    else:
+        _refuse_series_flags(args)
+        X, y, ids = read_rows(args.data, args.label_column, args.id_column, args.split)
     detector = VAEAnomalyDetector(
         contamination=args.contamination, score_type=args.score, n_samples=args.samples, steps=args.steps,
         epochs=args.epochs, latent_dim=args.latent_dim, scaling=args.scaling,
         missing="impute" if args.impute else "error", trim_fraction=args.trim_fraction, random_state=args.seed,
+        **(_series_params(args) if is_series else {}),
     ).fit(X)
     # Written into a fresh folder, then moved into place: an old --out survives a failure.
     tmp = out.with_name(f".tmp-{out.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     detector.save(tmp)
     # The id and label columns are not features: remembered, so score and evaluate leave them out by themselves.
-    (tmp / COLUMNS_FILE).write_text(json.dumps({"id_column": args.id_column, "label_column": args.label_column}) + "\n")
+    columns = {"id_column": args.id_column, "label_column": args.label_column, "time_column": args.time_column,
+               "value_columns": detector.value_columns_ if is_series else None}
+    (tmp / COLUMNS_FILE).write_text(json.dumps(columns) + "\n")
     scores = detector.decision_scores_
-    _write_scores(tmp / "scores.csv", ids, scores, detector.threshold_)
-    _write_plots(tmp / "scores", scores, detector.threshold_, y)
-    from vaekit.evaluation import detection_metrics  # noqa: PLC0415 - imports torch: loaded when the command runs
-
-    metrics = detection_metrics(y, scores, detector.threshold_) if y is not None else None
+    if is_series:  # the detector saw the series in time order; the outputs follow the file's rows
+        _write_series_outputs(tmp / "scores", series, series.in_input_order(scores), detector, args.time_column)
+    else:
+        _write_scores(tmp / "scores.csv", ids, scores, detector.threshold_)
+        _write_plots(tmp / "scores", scores, detector.threshold_, y)
+    metrics = _metrics(y, scores, detector) if y is not None else None
     if metrics is not None:
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     if out.exists():
@@ -118,7 +160,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     tmp.rename(out)
     if not args.quiet:
         flagged = int(detector.labels_.sum())
-        print(f"fitted on {len(scores)} rows; threshold {detector.threshold_:.4g} flags {flagged}; wrote {out}")
+        what = f"{len(scores)} readings (windows of {detector.window_})" if is_series else f"{len(scores)} rows"
+        print(f"fitted on {what}; threshold {detector.threshold_:.4g} flags {flagged}; wrote {out}")
         if metrics is not None:
             print(_metrics_line(metrics))
     return 0
@@ -128,12 +171,22 @@ def cmd_score(args: argparse.Namespace) -> int:
     out = output_path(args.out, (".csv",), args.overwrite)
     stem = out.with_suffix("")
     detector = _load(args.detector_dir)
-    X, y, ids = read_rows(args.data, args.label_column, args.id_column, args.split, _fitted_columns(args.detector_dir))
-    _check_free(_plot_paths(stem, y is not None), args.overwrite)
-    scores = detector.anomaly_score(X)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _write_scores(out, ids, scores, detector.threshold_)
-    _write_plots(stem, scores, detector.threshold_, y)
+    fitted = _fitted_columns(args.detector_dir)
+    if detector.scaler_ is not None:
+        series = _read_series(args, fitted)
+        _check_free(_plot_paths(stem, series.labels is not None, series=True), args.overwrite)
+        time_column = args.time_column or fitted.get("time_column")
+        scores = series.in_input_order(detector.anomaly_score(_series_frame(series, time_column)))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _write_series_outputs(stem, series, scores, detector, time_column)
+    else:
+        _refuse_series_flags(args)
+        X, y, ids = read_rows(args.data, args.label_column, args.id_column, args.split, fitted)
+        _check_free(_plot_paths(stem, y is not None), args.overwrite)
+        scores = detector.anomaly_score(X)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _write_scores(out, ids, scores, detector.threshold_)
+        _write_plots(stem, scores, detector.threshold_, y)
     if not args.quiet:
         flagged = int((scores > detector.threshold_).sum())
         print(f"scored {len(scores)} rows, {flagged} above the threshold; wrote {out}")
@@ -141,19 +194,30 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    if args.plots is not None:
-        _check_free(_plot_paths(Path(args.plots) / "scores", True), args.overwrite)
     detector = _load(args.detector_dir)
-    X, y, _ = read_rows(args.data, args.label_column, args.id_column, args.split, _fitted_columns(args.detector_dir))
+    fitted = _fitted_columns(args.detector_dir)
+    is_series = detector.scaler_ is not None
+    if args.plots is not None:
+        _check_free(_plot_paths(Path(args.plots) / "scores", True, series=is_series), args.overwrite)
+    if is_series:
+        series = _read_series(args, fitted)
+        time_column = args.time_column or fitted.get("time_column")
+        y, X = series.labels, _series_frame(series, time_column)
+    else:
+        _refuse_series_flags(args)
+        X, y, _ = read_rows(args.data, args.label_column, args.id_column, args.split, fitted)
     if y is None:
-        raise DataError(f"{args.data} has no 0/1 anomaly labels; pass --label-column NAME (1 = anomaly, 0 = normal)")
-    from vaekit.evaluation import detection_metrics  # noqa: PLC0415 - imports torch: loaded when the command runs
-
+        how = " or --label-windows FILE.json" if is_series else ""
+        raise DataError(f"{args.data} has no 0/1 anomaly labels; pass --label-column NAME{how} (1 = anomaly, 0 = normal)")
     scores = detector.anomaly_score(X)
-    metrics = detection_metrics(y, scores, detector.threshold_)
+    metrics = _metrics(y, scores, detector)
     if args.plots is not None:
         Path(args.plots).mkdir(parents=True, exist_ok=True)
-        _write_plots(Path(args.plots) / "scores", scores, detector.threshold_, y)
+        if is_series:
+            _write_series_outputs(Path(args.plots) / "scores", series, series.in_input_order(scores), detector,
+                                  time_column, table=False)
+        else:
+            _write_plots(Path(args.plots) / "scores", scores, detector.threshold_, y)
     print(json.dumps(metrics) if args.json else _metrics_line(metrics))
     return 0
 
@@ -223,6 +287,62 @@ def _binary_labels(values: np.ndarray, what: str) -> np.ndarray:
     return numbers.astype(np.int64)
 
 
+def _read_series(args: argparse.Namespace, fitted: dict):
+    """The series in ``--data`` (time order), with the fit's time, value and label columns unless flags say else."""
+    from vaekit.timeseries import read_series  # noqa: PLC0415 - pandas: loaded only for a series
+
+    if Path(args.data).suffix.lower() not in TABLE_SUFFIXES:
+        raise DataError(f"a time series is read from a .csv or .parquet table, not {args.data}")
+    if not Path(args.data).is_file():
+        raise DataError(f"no such file: {args.data}")
+    label_column = args.label_column
+    if label_column is None and args.label_windows is None:
+        label_column = fitted.get("label_column")
+    values = args.value_columns.split(",") if args.value_columns else fitted.get("value_columns")
+    return read_series(
+        args.data, time_column=args.time_column or fitted.get("time_column"), value_columns=values,
+        label_column=label_column, label_windows=args.label_windows, duplicates=args.duplicates,
+        missing="interpolate" if getattr(args, "impute", False) else "error",
+    )
+
+
+def _series_frame(series, time_column: str | None):
+    """The read series as the detector's input: its time column (if any) and value columns, in time order."""
+    import pandas as pd  # noqa: PLC0415 - slow to import: loaded only for a table
+
+    frame = pd.DataFrame(series.values, columns=series.columns)
+    if time_column is not None:
+        frame.insert(0, time_column, series.times)
+    return frame
+
+
+def _series_params(args: argparse.Namespace) -> dict[str, Any]:
+    return {"window": args.window or "auto", "stride": args.stride, "time_column": args.time_column,
+            "aggregation": args.aggregation, "arch": args.arch, "duplicates": args.duplicates}
+
+
+def _refuse_series_flags(args: argparse.Namespace) -> None:
+    """Time-series flags on a detector or data that is not a series: an error, not silently ignored."""
+    given = [flag for flag, value in (("--value-columns", args.value_columns), ("--label-windows", args.label_windows))
+             if value is not None]
+    if args.duplicates != "error":
+        given.append("--duplicates")
+    if given:
+        raise DataError(f"{', '.join(given)} apply to time series; fit with --time-column NAME or --window W")
+
+
+def _metrics(y: np.ndarray, scores: np.ndarray, detector) -> dict[str, Any]:
+    """Point-wise metrics at the threshold; for a series also VUS-ROC, VUS-PR and range precision/recall."""
+    from vaekit.evaluation import detection_metrics  # noqa: PLC0415 - imports torch: loaded when the command runs
+
+    metrics = detection_metrics(y, scores, detector.threshold_)
+    if detector.scaler_ is not None and 0 < y.sum() < len(y):
+        from vaekit.range_metrics import series_metrics  # noqa: PLC0415 - as above
+
+        metrics.update(series_metrics(y, scores, window=detector.window_, threshold=detector.threshold_))
+    return metrics
+
+
 # --------------------------------------------------------------------------- outputs
 
 
@@ -250,15 +370,35 @@ def _check_free(paths: list[Path], overwrite: bool) -> None:
         raise DataError(f"{', '.join(taken)} already exist(s); pass --overwrite to replace, or choose another --out")
 
 
-def _plot_paths(stem: Path, labelled: bool) -> list[Path]:
-    names = ["_hist.png"] + (["_roc.png", "_pr.png"] if labelled else [])
+def _plot_paths(stem: Path, labelled: bool, series: bool = False) -> list[Path]:
+    names = ["_hist.png"] + (["_roc.png", "_pr.png"] if labelled else []) + (["_series.png"] if series else [])
     return [stem.with_name(stem.name + suffix) for suffix in names]
 
 
-def _write_scores(path: Path, ids: np.ndarray | None, scores: np.ndarray, threshold: float) -> None:
+def _write_series_outputs(stem: Path, series, scores: np.ndarray, detector, time_column: str | None,
+                          table: bool = True) -> None:
+    """Scores per reading in input order (``STEM.csv``: time, score, is_anomaly) and the plots.
+
+    ``scores`` are in the input's row order; the series plot is drawn in time order.
+    """
+    from vaekit import plots  # noqa: PLC0415 - matplotlib: loaded only when plotting
+
+    times = series.in_input_order(series.times) if series.times is not None else None
+    if table:
+        name = time_column or "reading"
+        ids = times if times is not None else np.arange(len(scores))
+        _write_scores(stem.with_name(stem.name + ".csv"), ids, scores, detector.threshold_, id_name=name)
+    in_time_order = scores[np.argsort(np.argsort(series.order, kind="stable"), kind="stable")]
+    plots.plot_series_scores(series.times, series.values, in_time_order, detector.threshold_,
+                             stem.with_name(stem.name + "_series.png"), labels=series.labels, columns=series.columns)
+    labels = None if series.labels is None else series.in_input_order(series.labels)
+    _write_plots(stem, scores, detector.threshold_, labels)
+
+
+def _write_scores(path: Path, ids: np.ndarray | None, scores: np.ndarray, threshold: float, id_name: str = "id") -> None:
     import pandas as pd  # noqa: PLC0415 - slow to import: loaded only for a table
 
-    table: dict[str, Any] = {} if ids is None else {"id": ids}
+    table: dict[str, Any] = {} if ids is None else {id_name: ids}
     table.update(score=scores, is_anomaly=(scores > threshold).astype(int))
     frame = pd.DataFrame(table)
     atomic_write(path, lambda f: frame.to_csv(f, index=False), mode="w")
@@ -274,8 +414,9 @@ def _write_plots(stem: Path, scores: np.ndarray, threshold: float, y: np.ndarray
 
 
 def _metrics_line(m: dict[str, Any]) -> str:
+    ranges = f"VUS-PR {m['vus_pr']:.4f}  VUS-ROC {m['vus_roc']:.4f}  " if "vus_pr" in m else ""
     return (
-        f"ROC-AUC {m['roc_auc']:.4f}  average precision {m['average_precision']:.4f}  "
+        f"{ranges}ROC-AUC {m['roc_auc']:.4f}  average precision {m['average_precision']:.4f}  "
         f"at the threshold: tp {m['tp']} fp {m['fp']} fn {m['fn']} tn {m['tn']} "
         f"(precision {m['precision']:.3f}, recall {m['recall']:.3f})"
     )

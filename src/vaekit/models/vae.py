@@ -283,6 +283,18 @@ class VAE(nn.Module):
             kl_per_dim=kl_per_dim,
         )
 
+    def reconstruction_elements(self, x: Tensor, eps: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """-log p(x_i|z) of every value of x, (B, *input_shape), and KL(q(z|x) || p(z)) (B,), with one z.
+
+        :meth:`loss_terms`' reconstruction is the first summed over each
+        sample; kept apart, the terms score each reading of a sequence window
+        (``eps`` (Z,): the same noise for every row, as in :meth:`loss_terms`).
+        """
+        q = self._posterior(x, None)
+        z = q.rsample(eps=eps)  # (B, Z)
+        kl, _ = kl_divergence(q, self.prior(), z)  # (B,)
+        return -self.likelihood.log_prob_elements(self._decode(z, None), x), kl
+
     def forward(self, x: Tensor) -> LossTerms:
         return self.loss_terms(x)
 
