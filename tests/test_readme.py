@@ -44,6 +44,8 @@ BIN = Path(sys.executable).parent
 MNIST_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
 HAS_MNIST = all((SHARED_DATA / "mnist" / name).is_file() for name in MNIST_FILES)
+NAB = SHARED_DATA / "nab"
+HAS_NAB = (NAB / "windows.json").is_file() and (NAB / "realKnownCause" / "nyc_taxi.csv").is_file()
 
 #: README command -> the command run instead, and why. Only run time changes: the same
 #: subcommand, data, model and output, with fewer epochs (or importance samples).
@@ -100,6 +102,8 @@ def skip_reason(command: str) -> str | None:
                 "(each unlabelled row is decoded once per class)")
     if ("sprites:20000" in words or "runs/sprites" in words) and not torch.cuda.is_available():
         return "sprites:20000 needs a GPU here: one epoch on 20,000 64x64 images takes over 6 minutes on a CPU core"
+    if "nyc_taxi.csv" in words and not HAS_NAB:
+        return f"needs NAB's nyc_taxi.csv and windows.json in {SHARED_DATA / 'nab'}"
     if "mnist" in command and not HAS_MNIST:
         return f"needs MNIST in {SHARED_DATA / 'mnist'} (the README's commands would download it)"
     return None
@@ -236,6 +240,9 @@ def write_user_tables(folder: Path) -> None:
     table.to_csv(folder / "rows.csv", index=False)
     table.drop(columns="id").to_csv(folder / "labelled.csv", index=False)
     table.drop(columns="y").to_csv(folder / "new.csv", index=False)
+    if HAS_NAB:  # the time-series commands name NAB's files as the user's
+        (folder / "nyc_taxi.csv").symlink_to(NAB / "realKnownCause" / "nyc_taxi.csv")
+        (folder / "windows.json").symlink_to(NAB / "windows.json")
 
 
 def check_json_output(stdout: str, expected: str) -> list[str]:

@@ -24,6 +24,8 @@ MODULES = (
     ("vaekit.samplers", "Latent samplers fitted to the training codes"),
     ("vaekit.generation", "Sample-quality metrics"),
     ("vaekit.evaluation", "Evaluation"),
+    ("vaekit.timeseries", "Time series: reading, windows, scaling"),
+    ("vaekit.range_metrics", "Range-aware anomaly metrics (VUS)"),
     ("vaekit.priors", "Priors"),
     ("vaekit.likelihoods", "Likelihoods"),
     ("vaekit.objectives", "Objectives"),

@@ -13,4 +13,9 @@ vaekit sample runs/cvae --by-class -n 8 --out classes.png
 cp samples.png "$here/digits_samples.png"
 cp classes.png "$here/cvae_classes.png"
 cp runs/digits/reconstructions.png "$here/digits_reconstructions.png"
+# NAB's taxi series, from the test data beside the repository
+ln -s "$here/../../../shared/data/nab/realKnownCause/nyc_taxi.csv" nyc_taxi.csv
+ln -s "$here/../../../shared/data/nab/windows.json" windows.json
+vaekit detect fit --data nyc_taxi.csv --time-column timestamp --label-windows windows.json --out runs/taxi
+cp runs/taxi/scores_series.png "$here/taxi_scores.png"
 rm -rf "$work"

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -578,6 +579,10 @@ def plot_series_scores(
     bottom.set_ylabel("anomaly score")
     bottom.set_xlabel("reading" if times is None else "time")
     bottom.set_xlim(edges[0], edges[-1])
+    if x.dtype.kind == "M":  # dates: matplotlib's default labels overlap on a wide span
+        locator = AutoDateLocator()
+        bottom.xaxis.set_major_locator(locator)
+        bottom.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     bottom.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     if title is None:
         title = f"{len(flagged)} flagged span(s), {int(np.sum(scores > threshold))} of {n} readings above the threshold"

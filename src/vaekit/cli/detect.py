@@ -189,7 +189,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         _write_plots(stem, scores, detector.threshold_, y)
     if not args.quiet:
         flagged = int((scores > detector.threshold_).sum())
-        print(f"scored {len(scores)} rows, {flagged} above the threshold; wrote {out}")
+        what = "readings" if detector.scaler_ is not None else "rows"
+        print(f"scored {len(scores)} {what}, {flagged} above the threshold; wrote {out}")
     return 0
 
 
