@@ -116,6 +116,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report = {"data": args.data, "split": args.split, "binarized": scores.pop("binarized", False), **scores}
     if args.generation:
         report["generation"] = _generation(model, data.x, args)
+    if args.factors:
+        report["factors"] = _factor_metrics(model, data, y, args)
     if args.json:
         print(json.dumps(report))
         return 0
@@ -133,6 +135,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"  {'active_units':<18} {report['active_units']} of {model.latent_dim}")
     if report["kl_per_dim"] is not None:  # None: the KL does not split by dimension (mixture priors, flows)
         print(f"  {'kl_per_dim':<18} {' '.join(f'{v:.3f}' for v in report['kl_per_dim'])}")
+    if "factors" in report:
+        f = report["factors"]
+        print(f"disentanglement against {', '.join(f['factor_names'])} ({f['protocol']['rows_fit']} rows fit, "
+              f"{f['protocol']['rows_test']} tested)")
+        for key in ("mig", "sap", "sap_continuous", "dci_disentanglement", "dci_completeness", "dci_informativeness",
+                    "betavae", "factorvae"):
+            if key in f:
+                print(f"  {key:<20} {f[key]:.4f}")
+        for line in f["skipped"]:
+            print(f"note: {line}")
     if "generation" in report:
         g = report["generation"]
         print(f"generation ({g['n_samples']} samples from the {g['sampler']}, against {g['n_data']} rows, "
@@ -160,6 +172,35 @@ def _generation(model, x, args: argparse.Namespace) -> dict:
     samples = model.sample(args.generation, generator=generator, sampler=args.sampler).numpy()
     metrics = generation_metrics(samples, x[np.sort(rows)], args.features, inception_weights=args.inception_weights)
     return {**metrics, "sampler": args.sampler}
+
+
+def _factor_metrics(model, data, y, args: argparse.Namespace) -> dict:
+    """``--factors``: every disentanglement metric the data allows; sprites add the beta-VAE and FactorVAE scores."""
+    import torch  # noqa: PLC0415 - loaded when the command runs, so --help stays fast
+
+    from vaekit.data.sprites import SpriteGrid  # noqa: PLC0415 - the drawing code loads only for sprites
+    from vaekit.disentanglement import factor_metrics  # noqa: PLC0415 - imports scikit-learn: loaded when asked
+
+    if args.factor_points < 2:
+        raise DataError(f"--factor-points must be at least 2, got {args.factor_points}")
+    factors, names = getattr(data, "factors", None), getattr(data, "factor_names", None)
+    if factors is None:
+        if getattr(data, "y", None) is None:
+            raise DataError("--factors needs data with known factors: sprites, or a table with --label-column NAME")
+        factors, names = np.unique(data.y, return_inverse=True)[1].reshape(-1, 1), ["label"]  # (N, 1) class indices
+
+    def encode(x: np.ndarray, given=None) -> np.ndarray:
+        return model.embed(torch.as_tensor(x, dtype=torch.float32), y=given).numpy()  # (B, Z) posterior means
+
+    codes = np.concatenate([encode(data.x[s : s + 1024], None if y is None else y[s : s + 1024])
+                            for s in range(0, len(data.x), 1024)])  # (N, Z)
+    generator = data.name == "sprites" and not getattr(model, "conditional", False)
+    result = factor_metrics(
+        codes, factors, factor_names=names, encode=encode if generator else None,
+        source=SpriteGrid() if generator else None, n_train=args.factor_points, n_eval=args.factor_points // 2,
+        seed=args.seed,
+    )
+    return {**result, "factor_names": list(names or [])}
 
 
 # --------------------------------------------------------------------------- flags
@@ -217,6 +258,16 @@ def add_evaluate(command: AddCommand) -> None:
     p.add_argument(
         "--sampler", choices=SAMPLERS, default="prior",
         help="where --generation's codes come from (see vaekit sample --sampler; default: prior)",
+    )
+    p.add_argument(
+        "--factors", action="store_true",
+        help="also measure disentanglement against the known factors (sprites, or the --label-column): MIG, SAP, DCI; "
+        "on sprites the beta-VAE and FactorVAE scores too",
+    )
+    p.add_argument(
+        "--factor-points", type=int, default=1000, metavar="N",
+        help="--factors on sprites: N training and N/2 evaluation batches of 64 for the beta-VAE and FactorVAE scores "
+        "(default: 1000; disentanglement_lib: 10000)",
     )
     p.add_argument("--inception-weights", default=None, metavar="FILE", help="--features inception: a local weights file")
     p.add_argument("--json", action="store_true", help="print one JSON object (and no progress bars)")

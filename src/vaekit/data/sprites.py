@@ -7,17 +7,31 @@ each). Nothing is downloaded: the images are drawn here, deterministically
 from a seed, so disentanglement metrics (:mod:`vaekit.disentanglement`) can
 be computed against the factors that made each image.
 
+Two ways in: :func:`make_sprites` draws ``n`` images into memory (float32, the
+``sprites`` data spec), and :class:`SpriteGrid` is the whole grid on demand:
+737,280 images at dSprites' size that are never held at once, rendered from
+factor indices in batches (uint8, 4 KB an image), streamed for training
+(:meth:`SpriteGrid.streamed`), written to a memory-mapped ``.npy``
+(:meth:`SpriteGrid.save_npy`, 3 GB), and sampled with factors held fixed for
+the beta-VAE and FactorVAE scores (:meth:`SpriteGrid.sample_factors`,
+:meth:`SpriteGrid.observations`).
+
 No torch here: the CLI imports the data layer to build its ``--help``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from vaekit.data.dataset import Dataset
 from vaekit.data.progress import progress_bar
+from vaekit.data.streaming import BlockSource, StreamedDataset
+from vaekit.errors import DataError
 
 SHAPES = ("square", "ellipse", "heart")
 FACTOR_NAMES = ["shape", "scale", "rotation", "x", "y"]
@@ -62,8 +76,7 @@ def make_sprites(
     of ``FACTOR_NAMES``. ``progress``: a bar with the time left on stderr
     while drawing takes more than a second, when stderr is a terminal.
     """
-    if len(grid) != 5 or any(int(g) < 1 for g in grid) or grid[0] > len(SHAPES):
-        raise ValueError(f"grid must give 5 positive factor sizes with at most {len(SHAPES)} shapes, got {grid}")
+    _check_grid(grid)
     total = math.prod(grid)
     rng = np.random.default_rng(seed)
     flat = np.arange(total) if n is None else np.sort(rng.choice(total, size=min(n, total), replace=False))
@@ -76,6 +89,128 @@ def make_sprites(
             x[start : start + len(f), 0] = render([values[i][f[:, i]] for i in range(5)], size)
             bar.update(len(f))
     return Dataset(x=x, y=factors[:, 0].copy(), name="sprites", factors=factors, factor_names=list(FACTOR_NAMES))
+
+
+def _check_grid(grid: tuple[int, ...]) -> None:
+    if len(grid) != 5 or any(int(g) < 1 for g in grid) or grid[0] > len(SHAPES):
+        raise DataError(f"grid must give 5 positive factor sizes with at most {len(SHAPES)} shapes, got {grid}")
+
+
+@dataclass(frozen=True)
+class SpriteGrid:
+    """Every image of a factor grid, rendered on demand: dSprites' 737,280 by default, none held in memory.
+
+    Row ``i`` is the image of the factor indices ``np.unravel_index(i, grid)``
+    (shape, scale, rotation, x, y; the order of :func:`make_sprites`), drawn
+    by :func:`render` and so the same pixels as ``make_sprites`` gives for those
+    factors. Images come as uint8 in {0, 1}, (N, 1, size, size): 3 GB for the
+    full grid, where float32 would take 12 GB.
+    """
+
+    grid: tuple[int, ...] = FULL_GRID
+    size: int = 64
+
+    def __post_init__(self) -> None:
+        _check_grid(self.grid)
+        if self.size < 4:
+            raise DataError(f"sprite size must be at least 4 pixels, got {self.size}")
+
+    def __len__(self) -> int:
+        return math.prod(self.grid)
+
+    @property
+    def factor_names(self) -> list[str]:
+        return list(FACTOR_NAMES)
+
+    def factors(self, index: np.ndarray) -> np.ndarray:
+        """Factor indices (N, 5) of the rows ``index`` (N,)."""
+        index = np.asarray(index, dtype=np.int64)
+        if index.size and (index.min() < 0 or index.max() >= len(self)):
+            raise DataError(f"sprite rows run from 0 to {len(self) - 1}; got {index.min()} to {index.max()}")
+        return np.stack(np.unravel_index(index, self.grid), axis=1).astype(np.int64)  # (N, 5)
+
+    def index(self, factors: np.ndarray) -> np.ndarray:
+        """Rows (N,) of factor indices (N, 5): the inverse of :meth:`factors`."""
+        return np.ravel_multi_index(tuple(np.asarray(factors, dtype=np.int64).T), self.grid).astype(np.int64)
+
+    def observations(self, factors: np.ndarray, dtype: type = np.uint8) -> np.ndarray:
+        """Images (N, 1, size, size) of factor indices (N, 5), in {0, 1} as ``dtype``."""
+        factors = np.asarray(factors, dtype=np.int64).reshape(-1, 5)  # (N, 5)
+        if len(factors) and ((factors < 0).any() or (factors >= np.array(self.grid)).any()):
+            raise DataError(f"factor indices must lie in the grid {self.grid}; got rows outside it")
+        values = factor_values(self.grid)
+        images = np.empty((len(factors), 1, self.size, self.size), dtype=dtype)
+        for start in range(0, len(factors), _RENDER_BATCH):
+            f = factors[start : start + _RENDER_BATCH]
+            images[start : start + len(f), 0] = render([values[i][f[:, i]] for i in range(5)], self.size)
+        return images
+
+    def __getitem__(self, index: np.ndarray | slice) -> np.ndarray:
+        """Images (N, 1, size, size) uint8 of the rows ``index`` (an array of rows or a slice)."""
+        if isinstance(index, slice):
+            index = np.arange(len(self))[index]
+        return self.observations(self.factors(index))
+
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` factor settings (n, 5), each factor drawn uniformly and independently (with replacement)."""
+        return np.stack([rng.integers(0, g, size=n) for g in self.grid], axis=1).astype(np.int64)  # (n, 5)
+
+    def batches(self, batch_size: int = _RENDER_BATCH, start: int = 0, stop: int | None = None
+                ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(factors (B, 5), images (B, 1, size, size) uint8) of rows ``start`` to ``stop``, in order, a batch at a time."""
+        if batch_size < 1:
+            raise DataError(f"batch_size must be positive, got {batch_size}")
+        stop = len(self) if stop is None else min(stop, len(self))
+        for first in range(start, stop, batch_size):
+            factors = self.factors(np.arange(first, min(first + batch_size, stop)))
+            yield factors, self.observations(factors)
+
+    def save_npy(self, path: str | Path, *, progress: bool = True) -> np.memmap:
+        """Render every image into a uint8 ``.npy`` at ``path`` through a memory map; returns the map (read-only).
+
+        Memory stays at one render batch; the file holds ``len(self)`` x
+        size^2 bytes (3 GB for dSprites' grid). The factors of row ``i`` are
+        :meth:`factors` ``(i)``: nothing else needs saving.
+        """
+        path = Path(path)
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(self), 1, self.size, self.size))
+        with progress_bar(len(self), "drawing sprites", "image", enabled=progress) as bar:
+            row = 0
+            for _, images in self.batches():
+                out[row : row + len(images)] = images
+                row += len(images)
+                bar.update(len(images))
+        out.flush()
+        del out
+        return np.load(path, mmap_mode="r")
+
+    def streamed(self, block_rows: int = _RENDER_BATCH, window_bytes: int = 64 * 2**20) -> StreamedDataset:
+        """The grid as a :class:`~vaekit.data.streaming.StreamedDataset`: float32 blocks rendered when read.
+
+        Its labels are the shape index, as ``make_sprites``'s ``y``; training
+        shuffles within windows of ``window_bytes`` as for a streamed file.
+        """
+        source = _SpriteBlocks(self, block_rows)
+        return StreamedDataset(source, np.arange(len(source.starts) - 1), window_bytes, value_range=(0.0, 1.0))
+
+
+class _SpriteBlocks(BlockSource):
+    """A :class:`SpriteGrid` as blocks of consecutive rows for :mod:`vaekit.data.streaming`, drawn when read."""
+
+    def __init__(self, grid: SpriteGrid, block_rows: int) -> None:
+        if block_rows < 1:
+            raise DataError(f"block_rows must be positive, got {block_rows}")
+        self.grid = grid
+        self.name = f"sprites grid {'x'.join(map(str, grid.grid))} at {grid.size}px"
+        self.sample_shape = (1, grid.size, grid.size)
+        self.starts = np.append(np.arange(0, len(grid), block_rows), len(grid)).astype(np.int64)
+
+    def read(self, block: int) -> np.ndarray:
+        rows = np.arange(self.starts[block], self.starts[block + 1])
+        return self.grid.observations(self.grid.factors(rows), dtype=np.float32)  # (rows, 1, size, size)
+
+    def labels(self, block: int) -> np.ndarray | None:
+        return self.grid.factors(np.arange(self.starts[block], self.starts[block + 1]))[:, 0]
 
 
 def render(values: list[np.ndarray], size: int = 64) -> np.ndarray:
