@@ -43,6 +43,8 @@ LR_SCHEDULES = ("constant", "cosine", "step", "plateau")
 PRECISIONS = ("fp32", "bf16")
 LOADINGS = ("auto", "memory", "stream")
 IMAGE_FITS = ("resize", "pad", "crop")
+#: Estimators of log q(z) from a batch (Chen et al. 2018): minibatch-weighted and minibatch-stratified sampling.
+TC_ESTIMATORS = ("mws", "mss")
 #: auto, cpu, cuda or cuda:N (checked against the machine when training starts).
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -82,13 +84,31 @@ class ModelConfig:
     mixture_components: int = 10
     """``logistic-mixture`` likelihood: logistics per pixel; PixelCNN++ used 10 (Salimans et al. 2017)."""
     beta: float = 1.0
-    """Weight of KL(q(z|x) || p(z)); 1 is the ELBO (Kingma & Welling 2014), > 1 is beta-VAE."""
+    """Weight of KL(q(z|x) || p(z)); 1 is the ELBO (Kingma & Welling 2014), > 1 is beta-VAE; objective tcvae: the weight of the total correlation only (Chen et al. 2018). KL warm-up and cycles schedule it."""
     free_bits: float = 0.0
     """Nats per latent dimension below which the KL is not pushed down (Kingma et al. 2016); 0 = off."""
     capacity_max: float = 0.0
     """Capacity objective (Burgess et al. 2018): beta * |KL - C|, C rising from 0 to this many nats; beta is their gamma (they used 1000 and 25 nats); 0 = off."""
     capacity_steps: int = 10_000
     """Optimiser steps over which the capacity C rises linearly from 0 to capacity_max."""
+    objective: str = "elbo"
+    """How the loss is built from the posterior, the draw and the reconstruction (``vaekit.objectives.OBJECTIVES``): ``elbo`` (-log p(x|z) + beta * KL); ``tcvae``, beta-TCVAE (Chen et al. 2018): the KL split into index-code mutual information, total correlation and dimension-wise KL, weighted tc_alpha, beta, tc_gamma; ``factorvae`` (Kim & Mnih 2018): the ELBO + factor_gamma * total correlation, estimated by a discriminator trained beside the VAE; ``dipvae``, DIP-VAE-II (Kumar et al. 2018): the ELBO + a penalty on the covariance of q(z) away from I."""
+    tc_alpha: float = 1.0
+    """tcvae: weight of the index-code mutual information I(x; z) (Chen et al. 2018 keep it at 1)."""
+    tc_gamma: float = 1.0
+    """tcvae: weight of the dimension-wise KL sum_j KL(q(z_j) || p(z_j)) (Chen et al. 2018 keep it at 1); beta weights the total correlation."""
+    tc_estimator: str = "mws"
+    """tcvae: the batch estimate of log q(z): ``mws`` (minibatch-weighted, Chen et al.'s default) or ``mss`` (minibatch-stratified: the row's own x weighted 1/dataset_size)."""
+    dataset_size: int = 0
+    """tcvae: rows of the training data, which the mss estimator weights by; 0 = filled in from the data when training starts (and saved)."""
+    factor_gamma: float = 10.0
+    """factorvae: weight of the discriminator's total correlation estimate (Kim & Mnih 2018 sweep it from 10 to 100)."""
+    discriminator_dims: tuple[int, ...] = (256, 256)
+    """factorvae: hidden layer sizes of the discriminator on z (Kim & Mnih 2018 use 6 x 1000; 2 x 256 trains on a CPU)."""
+    dip_lambda_od: float = 10.0
+    """dipvae: weight of the squared off-diagonal entries of Cov_q(z)[z] (Kumar et al. 2018's lambda_od)."""
+    dip_lambda_d: float = 10.0
+    """dipvae: weight of the squared distance of its diagonal from 1 (lambda_d; DIP-VAE-II takes lambda_d = lambda_od)."""
     num_classes: int = 0
     """Conditional models (cvae, m2): classes of the one-hot label they are conditioned on; 0 = filled in from the data's labels."""
     condition_dim: int = 0
@@ -111,10 +131,12 @@ class ModelConfig:
         _check_positive("pseudo_inputs", self.pseudo_inputs)
         _check_positive("flow_steps", self.flow_steps)
         _check_positive("mixture_components", self.mixture_components)
-        for name in ("beta", "free_bits", "capacity_max", "num_classes", "condition_dim"):
+        _check_choice("tc_estimator", self.tc_estimator, TC_ESTIMATORS)
+        for name in ("beta", "free_bits", "capacity_max", "num_classes", "condition_dim", "tc_alpha", "tc_gamma",
+                     "dataset_size", "factor_gamma", "dip_lambda_od", "dip_lambda_d"):
             if (getattr(self, name) or 0) < 0:
                 raise ConfigError(f"invalid value for '{name}': {getattr(self, name)!r} (must be >= 0)")
-        for name in ("hidden_dims", "conv_channels"):
+        for name in ("hidden_dims", "conv_channels", "discriminator_dims"):
             sizes = getattr(self, name)
             if not sizes or any(s <= 0 for s in sizes):
                 raise ConfigError(f"{name} must be a non-empty list of positive sizes, got {list(sizes)}")
@@ -155,6 +177,8 @@ class TrainConfig:
     """Adam learning rate (the usual 1e-3 of Kingma & Ba for VAEs)."""
     weight_decay: float = 0.0
     """Adam L2 weight decay."""
+    discriminator_lr: float = 1e-4
+    """factorvae: learning rate of the discriminator's own Adam (Kim & Mnih 2018: 1e-4, betas (0.5, 0.9))."""
     val_fraction: float = 0.1
     """Share of the rows held out for validation (0 disables validation and early stopping)."""
     kl_warmup_epochs: float = 0.0
@@ -222,6 +246,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "keep_checkpoints", "max_nan_skips"):
             _check_positive(name, getattr(self, name))
         _check_positive("lr", self.lr)
+        _check_positive("discriminator_lr", self.discriminator_lr)
         if not 0.0 <= self.trim_fraction < 1.0:
             raise ConfigError(f"trim_fraction must be in [0, 1), got {self.trim_fraction}")
         if not 0.0 < self.labelled_share < 1.0:

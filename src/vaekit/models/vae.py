@@ -5,8 +5,10 @@
 - the prior p(z): ``self.prior``, an ``nn.Module`` returning a distribution
   (:mod:`vaekit.priors`; it may hold learned parameters);
 - the decoder p(x|z): ``decode(z)`` returns the likelihood's distribution;
-- the objective: ``loss_terms`` gives the per-sample terms of the negative
-  ELBO, ``log_weights`` the importance weights log p(x, z) - log q(z|x).
+- the objective: ``loss_terms`` gives the per-sample loss terms, built by
+  ``self.objective`` (:data:`~vaekit.objectives.OBJECTIVES`: the ELBO,
+  beta-TCVAE, FactorVAE, DIP-VAE), ``log_weights`` the importance weights
+  log p(x, z) - log q(z|x).
 
 Every use (sampling, traversals, the IW log-likelihood, active units, anomaly
 scores) goes through these, so a model that changes one part (a new prior, a
@@ -36,7 +38,7 @@ from vaekit.flows import FLOWS, POSTERIORS, FlowPosterior
 from vaekit.likelihoods import LIKELIHOODS, Likelihood, build_likelihood
 from vaekit.model_files import WEIGHTS_FILE, build_checked, load_run_config, load_weights, read_weights, save_model
 from vaekit.networks import build_networks
-from vaekit.objectives import LossTerms, kl_divergence
+from vaekit.objectives import OBJECTIVES, LossTerms, kl_divergence
 from vaekit.posteriors import LOGVAR_MAX, LOGVAR_MIN, DiagonalGaussian
 from vaekit.priors import PRIORS, Prior
 
@@ -152,6 +154,8 @@ class VAE(nn.Module):
         self.flow = None if config.posterior == "gaussian" else FLOWS[config.posterior].from_config(config)
         self.prior = prior if prior is not None else self.build_prior(config)
         self.likelihood = self.build_likelihood(config)
+        # Last, so that objectives without parameters (the ELBO) leave the weights' initialisation as it was.
+        self.objective = OBJECTIVES[config.objective](self.config)
 
     # ------------------------------------------------------------------ parts (what a family may replace)
 
@@ -177,10 +181,16 @@ class VAE(nn.Module):
         """Validate ``config`` for this family and return its ``Options`` (raises :class:`ConfigError`)."""
         config.validate()
         choices = (("likelihood", config.likelihood, LIKELIHOODS), ("prior", config.prior, PRIORS),
-                   ("posterior", config.posterior, POSTERIORS))
+                   ("posterior", config.posterior, POSTERIORS), ("objective", config.objective, OBJECTIVES))
         for key, value, names in choices:
             if value not in names:
                 raise ConfigError(f"invalid value for '{key}': {show(value)} (choose from {', '.join(names)})")
+        if config.objective != ModelConfig.objective and cls.loss_terms is not VAE.loss_terms:
+            raise ConfigError(
+                f"objective '{config.objective}' builds the loss of the vae's terms; model '{cls.name}' has a bound "
+                "of its own (use objective 'elbo')"
+            )
+        OBJECTIVES[config.objective].check_config(config)
         if config.free_bits and (config.prior, config.posterior) != ("normal", "gaussian"):
             raise ConfigError(
                 "free_bits needs a KL that splits by dimension: a normal prior and a gaussian posterior "
@@ -267,21 +277,29 @@ class VAE(nn.Module):
         self, x: Tensor, generator: torch.Generator | None = None, eps: Tensor | None = None,
         y: Tensor | None = None,
     ) -> LossTerms:
-        """Per-sample -log p(x|z) and KL(q(z|x) || p(z)) with one reparameterized z.
+        """Per-sample -log p(x|z), KL(q(z|x) || p(z)) and the objective's own terms with one reparameterized z.
 
         ``eps`` (Z,): the same standard-normal noise for every row, so each row's
-        terms depend on that row only (the anomaly detector's fixed draws).
-        ``y``: the labels of conditional models (the VAE takes none).
+        reconstruction and KL depend on that row only (the anomaly detector's
+        fixed draws). ``y``: the labels of conditional models (the VAE takes none).
         """
         c = self.condition(y)  # None for the VAE
         q = self._posterior(x, c)
         z = q.rsample(generator=generator, eps=eps)  # (B, Z)
-        kl, kl_per_dim = kl_divergence(q, self.prior(), z)  # (B,), (B, Z) or None
-        return LossTerms(
-            reconstruction=-self.likelihood.log_prob(self._decode(z, c), x),  # (B,)
-            kl=kl,
-            kl_per_dim=kl_per_dim,
-        )
+        reconstruction = -self.likelihood.log_prob(self._decode(z, c), x)  # (B,)
+        return self.objective.terms(q, z, self.prior(), reconstruction)
+
+    def set_dataset_size(self, rows: int) -> None:
+        """Record the training data's rows where ``config.dataset_size`` is 0 (the trainer calls it; it is saved).
+
+        Only objectives whose estimators weight by the dataset's size use it
+        (beta-TCVAE's stratified estimate of log q(z)).
+        """
+        if not self.objective.needs_dataset_size:
+            return
+        if self.config.dataset_size == 0:
+            self.config.dataset_size = int(rows)
+        self.objective.set_dataset_size(self.config.dataset_size)
 
     def reconstruction_elements(self, x: Tensor, eps: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """-log p(x_i|z) of every value of x, (B, *input_shape), and KL(q(z|x) || p(z)) (B,), with one z.

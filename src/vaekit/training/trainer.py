@@ -11,7 +11,9 @@ a pure function of (seed, e), the sampling noise comes from one saved
 generator per process, and so a resumed run ends with bitwise the same
 weights. Under torchrun each process trains on its shard of the epoch's
 order and DistributedDataParallel averages the gradients
-(:mod:`vaekit.training.distributed`).
+(:mod:`vaekit.training.distributed`). An objective that trains a network
+beside the VAE (FactorVAE's discriminator) gets an Adam of its own, stepped
+after the VAE's on the same batch; its state is in the checkpoint too.
 """
 
 from __future__ import annotations
@@ -98,8 +100,17 @@ class Trainer:
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         # Walked once here, not twice per step (parameters() traverses every module).
-        self.params = [p for p in model.parameters() if p.requires_grad]
+        # An objective's discriminator is trained by its own optimizer, never by the VAE's.
+        self.objective = getattr(model, "objective", None)
+        discriminator = list(getattr(self.objective, "discriminator_parameters", list)())
+        if discriminator and self.world.size > 1:
+            raise ConfigError(
+                f"objective '{self.objective.name}' trains a discriminator in one process; run it without torchrun"
+            )
+        own = {id(p) for p in discriminator}
+        self.params = [p for p in model.parameters() if p.requires_grad and id(p) not in own]
         self.optimizer = _adam(self.params, config)
+        self.discriminator_optimizer = _discriminator_adam(discriminator, config) if discriminator else None
         self.scheduler = _lr_scheduler(self.optimizer, config)
         # One noise stream per process; rank 0's is the single-process one.
         self.generator = torch.Generator(self.device).manual_seed(config.seed + self.world.rank * 7_919)
@@ -155,6 +166,9 @@ class Trainer:
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "discriminator_optimizer": (
+                None if self.discriminator_optimizer is None else self.discriminator_optimizer.state_dict()
+            ),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "generator": self.generator.get_state(),
             "generator_device": self.device.type,
@@ -178,6 +192,8 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.discriminator_optimizer is not None and state.get("discriminator_optimizer") is not None:
+            self.discriminator_optimizer.load_state_dict(state["discriminator_optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         world = int(state.get("world_size", 1))
@@ -275,6 +291,9 @@ class Trainer:
             train_x, train_y, batch_size=cfg.batch_size, seed=cfg.seed, world=self.world, device=self.device
         )
         steps_per_epoch = source.steps_per_epoch
+        set_dataset_size = getattr(self.model, "set_dataset_size", None)
+        if set_dataset_size is not None:
+            set_dataset_size(len(source))  # beta-TCVAE's stratified estimator weights by it
         has_val = val_x is not None and len(val_x) > 0
         if has_val and isinstance(val_x, Tensor):
             val_x = devices.place_data(val_x, self.device)
@@ -347,10 +366,19 @@ class Trainer:
             what, value = ("loss", loss) if not torch.isfinite(loss) else ("a gradient", total)
             return self._non_finite(what, value, terms)
         self.optimizer.step()
+        if self.discriminator_optimizer is not None:
+            self._discriminator_step(terms)
         self.step += 1
         with torch.no_grad():
             self.epoch_sums += torch.stack([per_sample, terms.reconstruction, terms.kl]).sum(dim=1)  # (3,)
         self.epoch_rows += len(xb)  # on the host: no device op per step
+
+    def _discriminator_step(self, terms) -> None:
+        """One Adam step of the objective's discriminator on the batch's (detached) codes."""
+        loss = self.objective.discriminator_loss(terms, self.generator)
+        self.discriminator_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.discriminator_optimizer.step()
 
     def _sums_and_rows(self) -> Tensor:
         """The epoch's sums with the row count appended, (len(TERMS) + 1,): what checkpoints and ranks share."""
@@ -483,6 +511,11 @@ def _adam(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     except (RuntimeError, ValueError):  # pragma: no cover - old torch or unsupported device
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+
+
+def _discriminator_adam(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Adam:
+    """The discriminator's Adam: lr ``discriminator_lr``, betas (0.5, 0.9) as in Kim & Mnih 2018."""
+    return torch.optim.Adam(params, lr=cfg.discriminator_lr, betas=(0.5, 0.9))
 
 
 def _lr_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig):
