@@ -52,13 +52,20 @@ def test_the_grid_streams_in_batches_without_holding_it():
 
 def test_the_grid_as_a_streamed_dataset_and_as_a_memory_mapped_npy(tmp_path):
     grid = SpriteGrid(SMALL_GRID, size=16)
-    data = grid.streamed(block_rows=512, window_bytes=2**20)
+    data = grid.streamed(block_rows=512, window_bytes=2**20, shuffled=False)
     assert len(data) == 7680 and data.sample_shape == (1, 16, 16) and data.is_image
     batches = list(data.batches(256, seed=0, epoch=0))
     assert sum(len(b) for b in batches) == 7680 and batches[0].dtype == np.float32
     first = next(data.chunks())
     assert np.array_equal(first, grid[np.arange(512)].astype(np.float32))
     assert np.array_equal(data.source.labels(0), grid.factors(np.arange(512))[:, 0])
+    # Shuffled (the default), one block already spans the grid: every shape and most rotations, each row once.
+    mixed = grid.streamed(block_rows=512, window_bytes=2**20)
+    factors = grid.factors(mixed.source.rows(0))
+    assert len(np.unique(factors[:, 0])) == SMALL_GRID[0] and len(np.unique(factors[:, 2])) >= SMALL_GRID[2] // 2
+    every = np.concatenate([mixed.source.rows(b) for b in range(len(mixed.source.starts) - 1)])
+    assert np.array_equal(np.sort(every), np.arange(len(grid)))
+    assert np.array_equal(next(mixed.chunks()), grid[mixed.source.rows(0)].astype(np.float32))
     saved = grid.save_npy(tmp_path / "grid.npy", progress=False)
     assert saved.shape == (7680, 1, 16, 16) and saved.dtype == np.uint8 and isinstance(saved, np.memmap)
     assert np.array_equal(saved[4000:4010], grid[np.arange(4000, 4010)])

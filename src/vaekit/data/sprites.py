@@ -184,33 +184,44 @@ class SpriteGrid:
         del out
         return np.load(path, mmap_mode="r")
 
-    def streamed(self, block_rows: int = _RENDER_BATCH, window_bytes: int = 64 * 2**20) -> StreamedDataset:
+    def streamed(
+        self, block_rows: int = _RENDER_BATCH, window_bytes: int = 64 * 2**20, shuffled: bool = True, seed: int = 0
+    ) -> StreamedDataset:
         """The grid as a :class:`~vaekit.data.streaming.StreamedDataset`: float32 blocks rendered when read.
 
         Its labels are the shape index, as ``make_sprites``'s ``y``; training
         shuffles within windows of ``window_bytes`` as for a streamed file.
+        ``shuffled``: each block holds rows of one fixed random permutation of
+        the grid (``seed``), so a window mixes every factor; in grid order a
+        window of consecutive rows holds only a few shapes, scales and
+        rotations, and each batch would too.
         """
-        source = _SpriteBlocks(self, block_rows)
+        source = _SpriteBlocks(self, block_rows, np.random.default_rng(seed).permutation(len(self)) if shuffled else None)
         return StreamedDataset(source, np.arange(len(source.starts) - 1), window_bytes, value_range=(0.0, 1.0))
 
 
 class _SpriteBlocks(BlockSource):
     """A :class:`SpriteGrid` as blocks of consecutive rows for :mod:`vaekit.data.streaming`, drawn when read."""
 
-    def __init__(self, grid: SpriteGrid, block_rows: int) -> None:
+    def __init__(self, grid: SpriteGrid, block_rows: int, order: np.ndarray | None = None) -> None:
         if block_rows < 1:
             raise DataError(f"block_rows must be positive, got {block_rows}")
         self.grid = grid
+        self.order = order  # (len(grid),) the grid rows in stream order; None: grid order
         self.name = f"sprites grid {'x'.join(map(str, grid.grid))} at {grid.size}px"
         self.sample_shape = (1, grid.size, grid.size)
         self.starts = np.append(np.arange(0, len(grid), block_rows), len(grid)).astype(np.int64)
 
+    def rows(self, block: int) -> np.ndarray:
+        """The grid rows of ``block``."""
+        positions = np.arange(self.starts[block], self.starts[block + 1])
+        return positions if self.order is None else self.order[positions]
+
     def read(self, block: int) -> np.ndarray:
-        rows = np.arange(self.starts[block], self.starts[block + 1])
-        return self.grid.observations(self.grid.factors(rows), dtype=np.float32)  # (rows, 1, size, size)
+        return self.grid.observations(self.grid.factors(self.rows(block)), dtype=np.float32)  # (rows, 1, size, size)
 
     def labels(self, block: int) -> np.ndarray | None:
-        return self.grid.factors(np.arange(self.starts[block], self.starts[block + 1]))[:, 0]
+        return self.grid.factors(self.rows(block))[:, 0]
 
 
 def render(values: list[np.ndarray], size: int = 64) -> np.ndarray:
