@@ -369,6 +369,19 @@ def test_auto_window_rule(values, expected):
     assert auto_window(values) == expected
 
 
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (sine(50), 100),  # two periods
+        (sine(8, n=1000), 32),  # each period clipped up to 16
+        (sine(400, n=4000), 512),  # and down to 256
+        (sine(50, n=300), 75),  # still at most N // 4
+    ],
+)
+def test_auto_window_of_several_periods(values, expected):
+    assert auto_window(values, periods=2) == expected
+
+
 # ---------------------------------------------------------------- scaling
 
 

@@ -46,6 +46,8 @@ SCORE_CHUNK = 4096
 SERIES_LATENT_DIM = 8
 SERIES_GRU_HIDDEN = (64,)
 SERIES_CONV_CHANNELS = (16, 32, 32)
+#: ``window="auto"``: this many periods of the series (its autocorrelation's), see vaekit.timeseries.auto_window.
+AUTO_WINDOW_PERIODS = 2
 
 
 class VAEEstimatorBase(BaseEstimator):
@@ -482,8 +484,9 @@ class VAEAnomalyDetector(OutlierMixin, VAEEstimatorBase):
         when the training rows are known to be clean.
     window:
         Time series: the length W of the sliding windows the VAE models
-        (``"auto"``: the series' dominant period from its autocorrelation,
-        clipped to [16, 256], see :func:`vaekit.timeseries.auto_window`).
+        (``"auto"``: two of the series' periods, from its autocorrelation,
+        each clipped to [16, 256], and at most a quarter of the series, see
+        :func:`vaekit.timeseries.auto_window`).
         None (the default): rows are independent samples (a table or images).
         With a window, ``X`` is a series: a DataFrame (with ``time_column``),
         an array (N,) or (N, C) in time order; every score is per reading, in
@@ -494,9 +497,10 @@ class VAEAnomalyDetector(OutlierMixin, VAEEstimatorBase):
         Time series: the column of ``X`` with the timestamps (readings are sorted by it).
     aggregation:
         Time series: how a reading's score comes from the windows covering it:
-        ``mean`` of its own reconstruction term, ``window`` (mean window -ELBO),
-        or ``last`` (the window ending at it, as :meth:`stream` scores), see
-        :mod:`vaekit.series_detection`.
+        ``window`` (the default: the mean -ELBO of those windows), ``mean`` (the
+        mean of its own reconstruction term in them) or ``last`` (its term in the
+        window ending at it), see :mod:`vaekit.series_detection`. ``window`` was
+        the best on NAB by leave-one-series-out (docs/benchmarks.md).
     arch:
         Time series: the networks over a window: ``mlp`` on the flattened
         window (the default: fastest on a CPU), ``conv1d`` or ``gru``.
@@ -569,7 +573,7 @@ class VAEAnomalyDetector(OutlierMixin, VAEEstimatorBase):
         window: int | str | None = None,
         stride: int = 1,
         time_column: str | None = None,
-        aggregation: str = "mean",
+        aggregation: str = "window",
         arch: str | None = None,
         duplicates: str = "error",
         *,
@@ -685,7 +689,7 @@ class VAEAnomalyDetector(OutlierMixin, VAEEstimatorBase):
         self.n_features_in_ = len(self.value_columns_)
         self.scaler_ = SeriesScaler("robust" if self.scaling == "auto" else self.scaling).fit(series.values)
         values = self.scaler_.transform(series.values)  # (N, C) float32
-        self.window_ = auto_window(values) if self.window == "auto" else int(self.window)
+        self.window_ = auto_window(values, periods=AUTO_WINDOW_PERIODS) if self.window == "auto" else int(self.window)
         if self.window_ > len(values):
             raise DataError(
                 f"window={self.window_} is longer than the series ({len(values)} readings); pass a smaller window"

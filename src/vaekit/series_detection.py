@@ -3,16 +3,20 @@
 A window (C, W) is scored by the VAE with a few fixed posterior draws; a
 reading is then scored from the windows that cover it (``aggregation``):
 
+- ``window`` (the detector's default): the mean of the covering windows'
+  -ELBO, each window's score spread over its readings. On the 19 NAB series
+  it had the best VUS-PR of the three by leave-one-series-out;
 - ``mean``: the mean, over the windows covering the reading, of that
   reading's own reconstruction term -log p(x_t | z), summed over channels
-  (LSTM-VAE / Donut style, but using every window a reading appears in);
-- ``window``: the mean of the covering windows' -ELBO (each window's score
-  spread over its readings);
+  (LSTM-VAE / Donut style, but using every window a reading appears in):
+  sharper in time, but a window that is odd as a whole scores low at each
+  of its readings;
 - ``last``: the reconstruction term of the reading in the window that ends
-  at it, which needs no future readings: what streaming scoring computes.
+  at it, which needs no future readings.
 
 Streaming (:func:`stream_scores`) scores new readings with the last W - 1
-readings as context, one window ending at each new reading.
+readings as context, from the one window ending at each new reading (its
+-ELBO for ``window``, the reading's own term otherwise).
 """
 
 from __future__ import annotations

@@ -59,10 +59,11 @@ def add_detect(command: AddCommand) -> None:
     p.add_argument("--trim-fraction", type=float, default=0.3, help="share of worst rows per batch left out (0 for clean data)")
     series = p.add_argument_group("time series (with --window or --time-column)")
     series.add_argument("--window", type=_window, default=None,
-                        help="readings per window: a number, or auto (the series' period, 16 to 256; the default)")
+                        help="readings per window: a number, or auto (two of the series' periods; the default)")
     series.add_argument("--stride", type=int, default=1, help="step between training windows (default: 1)")
-    series.add_argument("--aggregation", choices=AGGREGATIONS, default="mean",
-                        help="a reading's score from its windows: mean of its own term, window -ELBO, or last window")
+    series.add_argument("--aggregation", choices=AGGREGATIONS, default="window",
+                        help="a reading's score from its windows: their mean -ELBO (window, the default), the mean of "
+                        "its own term (mean), or its term in the last window (last)")
     series.add_argument("--arch", choices=("mlp", *SEQUENCE_ARCHS), default=None,
                         help="networks over a window (default: mlp, the fastest on a CPU)")
     add_seed_flag(p)
