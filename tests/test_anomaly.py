@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
@@ -335,3 +336,26 @@ def test_a_fitted_detector_remembers_its_id_and_label_columns(tmp_path, capsys):
                  "--out", str(tmp_path / "e.csv")]) == 2
     assert "'note' that the model was not fit on; drop them, or name them" in capsys.readouterr().err
     assert not (tmp_path / "e.csv").exists()
+
+
+def test_an_ensemble_scores_by_mean_rank_and_saves_its_members(blobs, tmp_path):
+    """n_models=3: three seeds, each row's score the mean of its ranks among each model's training scores."""
+    X, y = blobs
+    detector = VAEAnomalyDetector(steps=150, random_state=0, n_models=3).fit(X)
+    assert len(detector.members_) == 2
+    first, second = (next(m.parameters()) for m in (detector.model_, detector.members_[0]))
+    assert not torch.equal(first, second)  # another seed, another model
+    scores = detector.decision_scores_
+    assert scores.min() > 0 and scores.max() <= 1
+    np.testing.assert_allclose(detector.anomaly_score(X), scores)  # new rows ranked against the training scores
+    assert roc_auc_score(y, scores) > 0.9
+    # The mean of three models' ranks, by hand.
+    raw = [VAEAnomalyDetector(steps=150, random_state=s).fit(X).decision_scores_ for s in (0, 1, 2)]
+    by_hand = np.mean([(np.argsort(np.argsort(r)) + 1) / len(r) for r in raw], axis=0)
+    np.testing.assert_allclose(scores, by_hand, atol=1e-9)
+    detector.save(tmp_path / "d")
+    again = VAEAnomalyDetector.load(tmp_path / "d")
+    assert len(again.members_) == 2
+    np.testing.assert_allclose(again.anomaly_score(X[:20]), detector.anomaly_score(X[:20]))
+    with pytest.raises(ConfigError, match="n_models"):
+        VAEAnomalyDetector(window=10, n_models=2).fit(np.sin(np.arange(200.0)))

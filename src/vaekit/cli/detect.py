@@ -57,6 +57,8 @@ def add_detect(command: AddCommand) -> None:
                    help="column scaling (auto: standard for tables, robust for series)")
     p.add_argument("--impute", action="store_true", help="fill missing values (median, most frequent category)")
     p.add_argument("--trim-fraction", type=float, default=0.3, help="share of worst rows per batch left out (0 for clean data)")
+    p.add_argument("--n-models", type=int, default=1,
+                   help="tables and images: fit this many seeds and average the ranks of their scores (default: 1)")
     series = p.add_argument_group("time series (with --window or --time-column)")
     series.add_argument("--window", type=_window, default=None,
                         help="readings per window: a number, or auto (two of the series' periods; the default)")
@@ -137,7 +139,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         contamination=args.contamination, score_type=args.score, n_samples=args.samples, steps=args.steps,
         epochs=args.epochs, latent_dim=args.latent_dim, scaling=args.scaling,
         missing="impute" if args.impute else "error", trim_fraction=args.trim_fraction, random_state=args.seed,
-        **(_series_params(args) if is_series else {}),
+        n_models=args.n_models, **(_series_params(args) if is_series else {}),
     ).fit(X)
     # Written into a fresh folder, then moved into place: an old --out survives a failure.
     tmp = out.with_name(f".tmp-{out.name}")
