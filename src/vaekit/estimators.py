@@ -755,7 +755,8 @@ class VAEAnomalyDetector(OutlierMixin, VAEEstimatorBase):
 
     def _raw_scores(self, x: np.ndarray) -> list[np.ndarray]:
         with self._threads():
-            return [_mean_neg_elbo(m, x, self.n_samples, self.score_type) for m in [self.model_, *self.members_]]
+            models = [self.model_, *getattr(self, "members_", [])]
+            return [_mean_neg_elbo(m, x, self.n_samples, self.score_type) for m in models]
 
     def _anomaly_scores(self, x: np.ndarray) -> np.ndarray:
         raw = self._raw_scores(x)
