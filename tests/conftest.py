@@ -33,3 +33,21 @@ def tiny_npz(tmp_path, tiny_images) -> Path:
     path = tmp_path / "tiny.npz"
     np.savez(path, x=tiny_images, y=np.repeat([0, 1], 24))
     return path
+
+
+def weights(trainer) -> dict:
+    """A trainer's model weights, cloned: what bitwise-resume tests compare."""
+    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+
+def dies_after(step, n: int):
+    """``step`` wrapped to raise KeyboardInterrupt on its ``n``-th call: a run killed mid-training."""
+    calls = {"n": 0}
+
+    def wrapped(*args):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+        return step(*args)
+
+    return wrapped

@@ -238,3 +238,11 @@ def test_cli_refuses_bad_series_and_writes_nothing(tmp_path, capsys):
     code = main(["detect", "fit", "--data", str(data), "--value-columns", "value", "--out", str(out)])
     assert code == 2 and "--time-column" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_cli_offers_the_aggregations_the_detector_has():
+    """cli/detect.py keeps its own copy (importing series_detection loads torch); held equal here."""
+    from vaekit.cli import detect
+    from vaekit.series_detection import AGGREGATIONS
+
+    assert detect.AGGREGATIONS == AGGREGATIONS

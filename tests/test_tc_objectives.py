@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from tests.conftest import dies_after, weights
 from vaekit.cli import main as cli_main
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.errors import ConfigError
@@ -213,29 +214,13 @@ def _gaussian_batch(z):
     return q, z, StandardNormal(torch.zeros_like(z), torch.zeros_like(z))
 
 
-def weights(trainer):
-    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
-
-
-def _dies_after(step, n):
-    calls = {"n": 0}
-
-    def wrapped(*args):
-        calls["n"] += 1
-        if calls["n"] == n:
-            raise KeyboardInterrupt
-        return step(*args)
-
-    return wrapped
-
-
 @pytest.mark.parametrize("objective", sorted(OBJECTIVES))
 def test_a_killed_run_resumes_bitwise(tmp_path, x, objective):
     kw = {"epochs": 3, "checkpoint_every": 2, "model": {"tc_estimator": "mss"}}
     reference = make(objective, **kw)
     reference.fit(x)
     killed = make(objective, tmp_path, **kw)
-    killed._train_step = _dies_after(killed._train_step, 6)  # mid-epoch (3 steps an epoch), after a checkpoint
+    killed._train_step = dies_after(killed._train_step, 6)  # mid-epoch (3 steps an epoch), after a checkpoint
     with pytest.raises(KeyboardInterrupt):
         killed.fit(x)
     resumed = make(objective, tmp_path, **kw)

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from tests.conftest import dies_after, weights
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.errors import ConfigError
 from vaekit.models import build_model
@@ -28,10 +29,6 @@ def make(tmp_path=None, seed=0, **train):
 def xs(tiny_images):
     x = torch.from_numpy(tiny_images)
     return x[::2].contiguous(), x[1::2].contiguous()
-
-
-def weights(trainer):
-    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
 
 
 def assert_same_weights(a, b):
@@ -305,7 +302,7 @@ def test_resume_is_exact_with_a_scheduler_and_cyclical_kl(tmp_path, xs):
     reference = make(**kw)
     reference.fit(*xs)
     first = make(tmp_path, **{**kw, "epochs": 4})
-    first._train_step = _dies_after(first._train_step, 5)
+    first._train_step = dies_after(first._train_step, 5)
     with pytest.raises(KeyboardInterrupt):
         first.fit(*xs)
     resumed = make(tmp_path, **kw)
@@ -313,18 +310,6 @@ def test_resume_is_exact_with_a_scheduler_and_cyclical_kl(tmp_path, xs):
     resumed.fit(*xs)
     assert_same_weights(weights(reference), weights(resumed))
     assert [r["lr"] for r in resumed.history] == [r["lr"] for r in reference.history]
-
-
-def _dies_after(step, n):
-    calls = {"n": 0}
-
-    def wrapped(*args):
-        calls["n"] += 1
-        if calls["n"] == n:
-            raise KeyboardInterrupt
-        return step(*args)
-
-    return wrapped
 
 
 def test_training_in_slices_equals_training_at_once(xs):
@@ -360,7 +345,7 @@ def test_labelled_training_resumes_bitwise(tmp_path, xs):
     reference = make_m2()
     reference.fit(xs[0], train_y=y)
     killed = make_m2(tmp_path)
-    killed._train_step = _dies_after(killed._train_step, 5)
+    killed._train_step = dies_after(killed._train_step, 5)
     with pytest.raises(KeyboardInterrupt):
         killed.fit(xs[0], train_y=y)
     resumed = make_m2(tmp_path)

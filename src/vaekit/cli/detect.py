@@ -151,7 +151,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     (tmp / COLUMNS_FILE).write_text(json.dumps(columns) + "\n")
     scores = detector.decision_scores_
     if is_series:  # the detector saw the series in time order; the outputs follow the file's rows
-        _write_series_outputs(tmp / "scores", series, series.in_input_order(scores), detector, args.time_column)
+        _write_series_outputs(tmp / "scores", series, scores, detector, args.time_column)
     else:
         _write_scores(tmp / "scores.csv", ids, scores, detector.threshold_)
         _write_plots(tmp / "scores", scores, detector.threshold_, y)
@@ -179,7 +179,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         series = _read_series(args, fitted)
         _check_free(_plot_paths(stem, series.labels is not None, series=True), args.overwrite)
         time_column = args.time_column or fitted.get("time_column")
-        scores = series.in_input_order(detector.anomaly_score(_series_frame(series, time_column)))
+        scores = detector.anomaly_score(_series_frame(series, time_column))  # in time order, as the series
         out.parent.mkdir(parents=True, exist_ok=True)
         _write_series_outputs(stem, series, scores, detector, time_column)
     else:
@@ -218,8 +218,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.plots is not None:
         Path(args.plots).mkdir(parents=True, exist_ok=True)
         if is_series:
-            _write_series_outputs(Path(args.plots) / "scores", series, series.in_input_order(scores), detector,
-                                  time_column, table=False)
+            _write_series_outputs(Path(args.plots) / "scores", series, scores, detector, time_column, table=False)
         else:
             _write_plots(Path(args.plots) / "scores", scores, detector.threshold_, y)
     print(json.dumps(metrics) if args.json else _metrics_line(metrics))
@@ -381,22 +380,20 @@ def _plot_paths(stem: Path, labelled: bool, series: bool = False) -> list[Path]:
 
 def _write_series_outputs(stem: Path, series, scores: np.ndarray, detector, time_column: str | None,
                           table: bool = True) -> None:
-    """Scores per reading in input order (``STEM.csv``: time, score, is_anomaly) and the plots.
+    """Scores per reading in the file's row order (``STEM.csv``: time, score, is_anomaly) and the plots.
 
-    ``scores`` are in the input's row order; the series plot is drawn in time order.
+    ``scores`` are in time order, as ``series``; the table goes back to the file's rows, the plot stays in time.
     """
     from vaekit import plots  # noqa: PLC0415 - matplotlib: loaded only when plotting
 
-    times = series.in_input_order(series.times) if series.times is not None else None
+    plots.plot_series_scores(series.times, series.values, scores, detector.threshold_,
+                             stem.with_name(stem.name + "_series.png"), labels=series.labels, columns=series.columns)
     if table:
         name = time_column or "reading"
-        ids = times if times is not None else np.arange(len(scores))
-        _write_scores(stem.with_name(stem.name + ".csv"), ids, scores, detector.threshold_, id_name=name)
-    in_time_order = scores[np.argsort(np.argsort(series.order, kind="stable"), kind="stable")]
-    plots.plot_series_scores(series.times, series.values, in_time_order, detector.threshold_,
-                             stem.with_name(stem.name + "_series.png"), labels=series.labels, columns=series.columns)
-    labels = None if series.labels is None else series.in_input_order(series.labels)
-    _write_plots(stem, scores, detector.threshold_, labels)
+        ids = series.in_input_order(series.times) if series.times is not None else np.arange(len(scores))
+        _write_scores(stem.with_name(stem.name + ".csv"), ids, series.in_input_order(scores), detector.threshold_,
+                      id_name=name)
+    _write_plots(stem, scores, detector.threshold_, series.labels)  # a histogram and curves: order does not matter
 
 
 def _write_scores(path: Path, ids: np.ndarray | None, scores: np.ndarray, threshold: float, id_name: str = "id") -> None:
