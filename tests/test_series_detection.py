@@ -165,6 +165,17 @@ def test_multivariate_series_and_auto_window():
     assert abs(int(np.argmax(detector.decision_scores_)) - 500) <= 40  # within a window of the break
 
 
+def test_short_series_stop_after_fewer_passes_than_a_table_of_the_same_windows():
+    values = _series(300)  # 276 windows of 25: 3 batches, so steps=300 asks for 100 passes
+    series = _detector().fit(values)
+    windows = np.lib.stride_tricks.sliding_window_view(values, PERIOD)  # the same windows as table rows
+    table = VAEAnomalyDetector(steps=300, random_state=0).fit(windows)
+    assert series.train_config_.epochs == VAEAnomalyDetector._max_auto_series_epochs
+    assert table.train_config_.epochs == VAEAnomalyDetector._max_auto_epochs
+    assert series.train_config_.epochs < table.train_config_.epochs
+    assert VAEAnomalyDetector(epochs=80, window=PERIOD, random_state=0).fit(values).train_config_.epochs == 80
+
+
 def test_bad_series_input_is_one_clear_error():
     with pytest.raises(DataError, match="smaller window"):
         _detector(window=500).fit(_series(100))
