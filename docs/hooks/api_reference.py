@@ -2,22 +2,19 @@
 
 Every public name gets a mkdocstrings section, so a name added to the API
 appears without editing a page. The build fails (PluginError) when a public
-class or function has no docstring of its own (a dataclass's generated
-``Name(field=...)`` does not count). Public methods without one are listed in
-the build log (``mkdocs build -v``) but do not fail it.
+class or function, or a public method or property of a public class, has no
+docstring of its own (a dataclass's generated ``Name(field=...)`` does not
+count).
 """
 
 from __future__ import annotations
 
 import inspect
-import logging
 
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 
 import vaekit
-
-log = logging.getLogger("mkdocs.hooks.api_reference")
 
 #: Modules documented whole below the top-level names: the parts a user extends or calls directly.
 MODULES = (
@@ -51,7 +48,7 @@ def missing_docstrings() -> list[str]:
 
 
 def undocumented_methods() -> list[str]:
-    """Public methods of the public classes without a docstring (logged, not fatal)."""
+    """Public methods and properties of the public classes without a docstring of their own."""
     found = []
     for name in vaekit.__all__:
         obj = getattr(vaekit, name)
@@ -88,11 +85,9 @@ def render() -> str:
 
 
 def on_config(config):
-    missing = missing_docstrings()
+    missing = missing_docstrings() + undocumented_methods()
     if missing:
         raise PluginError("public names without a docstring: " + ", ".join(missing))
-    for name in undocumented_methods():
-        log.info("public method without a docstring: %s", name)
     return config
 
 

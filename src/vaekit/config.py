@@ -227,6 +227,7 @@ class TrainConfig:
     """torch.compile the loss computation: a slower start (timed in summary.json) for faster steps; eager if it fails."""
 
     def validate(self) -> None:
+        """Check every field's type, range and named choice; raises ``ConfigError`` naming the first bad one."""
         _check_numbers(self)
         if not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(f"invalid value for 'seed': {show(self.seed)} (must be in [0, {MAX_SEED}])")
@@ -286,6 +287,7 @@ class DataConfig:
     """Streamed data is shuffled by block, then row by row within windows of blocks of about this many MB."""
 
     def validate(self) -> None:
+        """Check every field's type, range and named choice; raises ``ConfigError`` naming the first bad one."""
         _check_numbers(self)
         _check_choice("split", self.split, SPLITS)
         _check_choice("loading", self.loading, LOADINGS)
@@ -316,17 +318,20 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
 
     def validate(self) -> None:
+        """Validate the model, training and data sections in turn."""
         self.model.validate()
         self.train.validate()
         self.data.validate()
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as plain JSON-able values, one key per section, with the format version."""
         out: dict[str, Any] = {"format_version": FORMAT_VERSION}
         for name in SECTIONS:
             out[name] = _jsonable(dataclasses.asdict(getattr(self, name)))
         return out
 
     def to_json(self) -> str:
+        """``to_dict()`` as indented JSON: what a run saves as config.json."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
 
     @classmethod

@@ -89,6 +89,7 @@ class TablePreprocessor:
     # ------------------------------------------------------------------ fit / transform
 
     def fit(self, X: Any) -> TablePreprocessor:
+        """Learn each column's kind (numeric or categorical), scale and categories from ``X``."""
         frame = as_frame(X, "the training data")
         forced = set(self.categorical) if isinstance(self.categorical, (list, tuple)) else set()
         unknown = forced - set(frame.columns)
@@ -138,6 +139,7 @@ class TablePreprocessor:
         return out32
 
     def fit_transform(self, X: Any) -> np.ndarray:
+        """``fit(X).transform(X)``: the model inputs of ``X``, float32 (rows, outputs)."""
         return self.fit(X).transform(X)
 
     def inverse_transform(self, out: Any) -> np.ndarray:
@@ -168,14 +170,17 @@ class TablePreprocessor:
 
     @property
     def feature_names_in(self) -> list[str]:
+        """The input columns, as fitted."""
         return [c.name for c in self.columns]
 
     @property
     def output_names(self) -> list[str]:
+        """One name per model input: a numeric column's name, ``column=category`` for one-hot columns."""
         return [name for c in self.columns for name in c.output_names()]
 
     @property
     def n_outputs(self) -> int:
+        """The number of model inputs (``len(output_names)``)."""
         return sum(c.width for c in self.columns)
 
     def to_dict(self) -> dict[str, Any]:
@@ -189,6 +194,7 @@ class TablePreprocessor:
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> TablePreprocessor:
+        """A fitted preprocessor from ``to_dict()``'s JSON-able state."""
         try:
             pre = cls(state["scaling"], state["categorical"], state["missing"])
             pre.columns = [Column(**c) for c in state["columns"]]

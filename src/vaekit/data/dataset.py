@@ -53,6 +53,7 @@ class Dataset:
 
     @property
     def is_image(self) -> bool:
+        """Whether the samples are images (C, H, W), not rows of features."""
         return len(self.sample_shape) == 3
 
     def subset(self, index: np.ndarray) -> "Dataset":

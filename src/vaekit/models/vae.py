@@ -314,6 +314,7 @@ class VAE(nn.Module):
         return -self.likelihood.log_prob_elements(self._decode(z, None), x), kl
 
     def forward(self, x: Tensor) -> LossTerms:
+        """The loss terms of a batch ``x`` (``loss_terms``): what the trainer calls."""
         return self.loss_terms(x)
 
     def log_weights(

@@ -190,6 +190,10 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a ``state_dict()``: weights, optimizers, schedule, sampling RNG and position.
+
+        Training then continues bitwise as if it had never stopped.
+        """
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.discriminator_optimizer is not None and state.get("discriminator_optimizer") is not None:
