@@ -183,6 +183,11 @@ def test_factorvae_trains_its_discriminator_with_its_own_optimizer(x):
     history = trainer.fit(x)
     assert all(math.isfinite(row[k]) for row in history for k in ("train_loss", "train_kl"))
     assert all(not torch.equal(before[k], v) for k, v in objective.discriminator.state_dict().items())
+    # Each epoch's row has the discriminator's mean cross-entropy: log 2 when it cannot tell, here still near it.
+    losses = [row["train_discriminator_loss"] for row in history]
+    assert len(losses) == 10 and all(0.3 < value < 1.2 for value in losses), losses
+    assert len(set(losses)) == 10  # one mean per epoch, not one carried over
+    assert "train_discriminator_loss" not in make("elbo", epochs=1).fit(x)[0]
 
 
 def test_the_discriminator_learns_to_tell_correlated_codes_from_their_permutation():
@@ -236,6 +241,10 @@ def test_a_killed_run_resumes_bitwise(tmp_path, x, objective):
         sa, sb = reference.discriminator_optimizer.state_dict(), resumed.discriminator_optimizer.state_dict()
         for i in sa["state"]:
             assert torch.equal(sa["state"][i]["exp_avg"], sb["state"][i]["exp_avg"])
+        # The killed epoch's discriminator sums were in the checkpoint: its mean loss is the same too.
+        assert [r["train_discriminator_loss"] for r in resumed.history] == [
+            r["train_discriminator_loss"] for r in reference.history
+        ]
 
 
 # ------------------------------------------------------------------ DIP-VAE-II
