@@ -1,7 +1,7 @@
 """Disentanglement on the full sprites grid: VAE, beta-VAE, beta-TCVAE, FactorVAE (and DIP-VAE-II), seeds side by side.
 
-Issue #17. Every model has 10 latents, the same network (MLP 4096-1200-1200-10,
-Bernoulli likelihood), batch 64, Adam 5e-4 and the same number of optimiser
+Issue #17. Every model has 10 latents, the same network (MLP 4096-512-512-10,
+Bernoulli likelihood), batch 128, Adam 1e-3 and the same number of optimiser
 steps (``--steps``); only the objective differs (``MODELS``). The data is all
 737,280 images of dSprites' factor grid (:class:`vaekit.data.sprites.SpriteGrid`),
 rendered on demand and streamed in random order. After training, each
@@ -23,21 +23,31 @@ Three modes:
 Choices, and why:
 
 - The MLP, not vaekit's conv net (channels 32, 64, 128): on one thread a step of
-  batch 64 took 478 ms with the conv net and 87 ms with the MLP (2026-12-01,
-  beside other benchmarks; ``--calibrate`` measures both).
+  batch 64 took 478 ms with the conv net and 87 ms with the MLP of 1200-1200
+  units (2026-12-01, beside other benchmarks; ``--calibrate`` measures both).
+- 512-512 units, batch 128, Adam 1e-3, not Chen et al.'s 1200-1200 at 5e-4
+  with batch 64 (the 2026-12-01 table): in the same minutes a model sees about
+  2.5 times the images, and the total correlation is estimated from batches
+  twice as large. In a probe on seed 1 (2026-12-02), beta-TCVAE reached MIG
+  0.183 after 4,000 such steps (267 s) against 0.110 after 5,000 of the old
+  ones (472 s); 256-256 units at batch 256 reached 0.123 (336 s).
 - beta-TCVAE: beta = 6 on the total correlation, alpha = gamma = 1, the
   minibatch-stratified estimator with N = 737,280 (Chen et al. 2018's dSprites
   runs: ``vae_quant.py --dataset shapes --beta 6 --tcvae --mss``).
 - FactorVAE: gamma = 35, the best-scoring FactorVAE on 2D Shapes in Kim & Mnih
   2018 (their traversal figure; beta-VAE's best there was beta = 4). Their
-  discriminator is 6 x 1000 units; here vaekit's default 2 x 256 (CPU-sized),
-  with its own Adam at 1e-4, betas (0.5, 0.9), as theirs.
-- One learning rate for all, 5e-4 (today's table and Chen et al.); Kim & Mnih
+  discriminator is 6 x 1000 units with Adam at 1e-4, betas (0.5, 0.9); here
+  3 x 512 with Adam at 1e-3, the same betas. With the 2 x 256 default at 1e-4
+  (the 2026-12-01 table) it stayed near chance and FactorVAE trained like the
+  plain VAE (MIG 0.014, every latent active); in 4,000-step probes on seed 0
+  (2026-12-02) 2 x 256 at 1e-3 reached MIG 0.032 and 3 x 512 at 1e-3 0.069, at
+  25% more time per step.
+- One learning rate for all, 1e-3 (Chen et al.'s dSprites runs); Kim & Mnih
   used 1e-4 for FactorVAE, too slow for a budget of minutes.
 - Streaming: ``SpriteGrid().streamed()``, whose blocks hold rows of a fixed
   random permutation of the grid (in grid order, consecutive rows differ in x
   and y only, and a shuffle window would hold a few shapes, scales and
-  rotations); here blocks of 32 rows and 256 MB windows, so each batch of 64
+  rotations); here blocks of 32 rows and 256 MB windows, so each batch of 128
   comes from a window of 16,384 random rows.
 - Metrics on the same rows for every model and seed (metric seed 0):
   ``--metric-points`` grid rows drawn without replacement for MIG / SAP / DCI
@@ -50,7 +60,8 @@ Choices, and why:
   grid is the training set (as in dSprites' protocol), so these rows are not
   held out, though with fewer than 11,520 steps (one pass) most were never seen.
 - Targets are judged on the means over seeds; "comparable reconstruction"
-  means within ``COMPARABLE`` (10 %) of beta-VAE's.
+  means at most ``COMPARABLE`` (10 %) worse than beta-VAE's: the TC objectives
+  must not buy their disentanglement with reconstruction (a better one counts).
 
 This replaces the 2026-12-01 table (MIG of the VAE, beta-VAE and the
 capacity-annealed VAE on 12,000 sprites, 20 epochs); that script is
@@ -89,15 +100,16 @@ from vaekit.training import Trainer
 from vaekit.training.batches import Batch, BatchSource
 
 #: The one network and optimiser of every model (today's sprites MLP).
-NETWORK = {"arch": "mlp", "hidden_dims": "1200,1200", "latent_dim": 10, "likelihood": "bernoulli"}
-OPTIMISER = {"batch_size": 64, "lr": 5e-4}
+NETWORK = {"arch": "mlp", "hidden_dims": "512,512", "latent_dim": 10, "likelihood": "bernoulli"}
+OPTIMISER = {"batch_size": 128, "lr": 1e-3}
 #: Objectives by name; each entry is all that differs from ``NETWORK`` and ``OPTIMISER``.
 MODELS: dict[str, dict] = {
     "vae": {"beta": 1.0},
     "beta-vae": {"beta": 4.0},  # Higgins et al. 2017 on dSprites
     "beta-tcvae": {"objective": "tcvae", "beta": 6.0, "tc_alpha": 1.0, "tc_gamma": 1.0, "tc_estimator": "mss",
                    "dataset_size": math.prod(FULL_GRID)},  # Chen et al. 2018's dSprites runs
-    "factorvae": {"objective": "factorvae", "factor_gamma": 35.0, "discriminator_lr": 1e-4},  # Kim & Mnih 2018
+    "factorvae": {"objective": "factorvae", "factor_gamma": 35.0, "discriminator_lr": 1e-3,
+                  "discriminator_dims": "512,512,512"},  # gamma: Kim & Mnih 2018; D: the probes above
     "dipvae": {"objective": "dipvae", "dip_lambda_od": 10.0, "dip_lambda_d": 10.0},  # DIP-VAE-II, vaekit's defaults
 }
 DEFAULT_MODELS = "vae,beta-vae,beta-tcvae,factorvae"
@@ -129,7 +141,7 @@ class GridBatches(BatchSource):
 
     The trainer counts in epochs; one epoch of ``steps`` batches makes every
     model take the same number of optimiser steps whatever the grid's size
-    (a pass over the grid is 11,520 batches of 64; more steps go on into the
+    (a pass over the grid is 5,760 batches of 128; more steps go on into the
     grid's next shuffled pass).
     """
 
@@ -146,7 +158,7 @@ class GridBatches(BatchSource):
     def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[Batch]:
         if start_batch:
             raise ValueError("GridBatches runs start from step 0 (the benchmark does not resume mid-run)")
-        done, grid_pass, last = 0, 0, (0, 0.0, 0.0)
+        done, grid_pass, last = 0, 0, (0, 0.0, 0.0, 0.0)
         while True:
             for xb, _ in self.data.batch_pairs(self.batch_size, self.seed, grid_pass):
                 if done == self.steps_per_epoch:
@@ -159,8 +171,8 @@ class GridBatches(BatchSource):
                 done += 1
             grid_pass += 1
 
-    def _progress(self, done: int, last: tuple[int, float, float]) -> tuple[int, float, float]:
-        step0, time0, sum0 = last
+    def _progress(self, done: int, last: tuple[int, float, float, float]) -> tuple[int, float, float, float]:
+        step0, time0, sum0, disc0 = last
         now = time.perf_counter()
         line = f"  step {done}/{self.steps_per_epoch}"
         if len(self.step_times) > step0 + 1:
@@ -170,8 +182,12 @@ class GridBatches(BatchSource):
             recent = (total - sum0) / max(1, (done - step0) * self.batch_size)
             line += f", loss {recent:.1f} (last {done - step0} steps)"
             sum0 = total
+            if self.trainer.discriminator_optimizer is not None:  # log 2 = 0.693: D cannot tell q(z) from its permutation
+                disc = float(self.trainer.discriminator_sums[0])
+                line += f", discriminator loss {(disc - disc0) / max(1, done - step0):.3f}"
+                disc0 = disc
         log(line)
-        return done, now, sum0
+        return done, now, sum0, disc0
 
 
 def build(name: str, seed: int, threads: int) -> tuple[VAE, object]:
@@ -316,18 +332,18 @@ def calibrate(args: argparse.Namespace) -> None:
     warm, timed = 5, 50
     per_step: dict[str, float] = {}
     # The timed steps fall inside one shuffle window; reading (rendering) a window is paid every
-    # WINDOW_BYTES / row bytes / 64 steps, timed apart and spread over them.
+    # WINDOW_BYTES / row bytes / batch_size steps, timed apart and spread over them.
     data = grid.streamed(block_rows=BLOCK_ROWS, window_bytes=WINDOW_BYTES)
     started = time.perf_counter()
     first = next(iter(data.batch_pairs(OPTIMISER["batch_size"], 0, 0)))[0]
     window_rows = WINDOW_BYTES // first[0].nbytes
     data_step = (time.perf_counter() - started) / (window_rows / OPTIMISER["batch_size"])
-    log(f"data: one window of {window_rows} images rendered in {data_step * window_rows / 64:.1f} s, "
+    log(f"data: one window of {window_rows} images rendered in {data_step * window_rows / OPTIMISER['batch_size']:.1f} s, "
         f"{data_step * 1e3:.1f} ms per step")
     for name in args.models:
         _, source, _ = train(name, 0, warm + timed, args.threads, grid, every=0)
         per_step[name] = (source.step_times[-1] - source.step_times[warm]) / timed + data_step
-        log(f"{name}: {per_step[name] * 1e3:.0f} ms/step with the data (MLP, batch 64, {args.threads} thread)")
+        log(f"{name}: {per_step[name] * 1e3:.0f} ms/step with the data (MLP, batch {OPTIMISER['batch_size']}, {args.threads} thread)")
     saved = NETWORK["arch"]
     NETWORK["arch"] = "conv"  # vaekit's conv net, channels 32, 64, 128; everything else the same
     try:
@@ -450,7 +466,8 @@ def _table(by_model: dict[str, list[dict]], meta: dict) -> list[str]:
     if meta:
         lines += [
             f"{meta.get('date', '?')}, {meta.get('cpu', '?')}, {meta.get('threads', 1)} torch thread per run, "
-            f"torch {meta.get('torch', '?')}; {meta.get('steps', '?')} steps of batch 64 per model and seed; "
+            f"torch {meta.get('torch', '?')}; {meta.get('steps', '?')} steps of batch "
+            f"{meta.get('optimiser', {}).get('batch_size', '?')} per model and seed; "
             f"metrics on {meta.get('metric_points', '?')} codes (DCI with {meta.get('dci_trees', '?')} trees), "
             f"beta-VAE / FactorVAE scores from {meta.get('score_points', '?')} training and "
             f"{meta.get('score_points', 0) // 2} evaluation points / votes; reconstruction over "
@@ -487,8 +504,8 @@ def _targets(by_model: dict[str, list[dict]]) -> list[str]:
             lines.append(f"- {name} above beta-VAE on {label}: {'met' if ours > theirs else 'not met'} "
                          f"({ours:.3f} vs {theirs:.3f})")
         ours, theirs = mean(name, "reconstruction"), mean("beta-vae", "reconstruction")
-        within = abs(ours - theirs) <= COMPARABLE * theirs
-        lines.append(f"- {name} reconstruction comparable to beta-VAE's (within {COMPARABLE:.0%}): "
+        within = ours <= (1 + COMPARABLE) * theirs  # a better reconstruction is no fault
+        lines.append(f"- {name} reconstruction comparable to beta-VAE's (at most {COMPARABLE:.0%} worse): "
                      f"{'met' if within else 'not met'} ({ours:.1f} vs {theirs:.1f} nats, {ours / theirs - 1:+.1%})")
     if "beta-tcvae" in by_model:
         value = mean("beta-tcvae", "mig")

@@ -355,4 +355,6 @@ def test_vaekit_train_takes_the_objective_and_its_weights(tmp_path, tiny_npz, ob
     else:
         assert (saved["model"]["factor_gamma"], saved["model"]["discriminator_dims"]) == (5.0, [8, 8])
         assert saved["train"]["discriminator_lr"] == 0.001
+        header = (out / "metrics.csv").read_text().splitlines()[0].split(",")
+        assert "train_discriminator_loss" in header  # the discriminator's epochs reach the run's metrics
     assert type(VAE.from_pretrained(out).objective) is OBJECTIVES[objective]

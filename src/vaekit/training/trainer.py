@@ -513,6 +513,8 @@ class Trainer:
     @staticmethod
     def _summary(row: dict[str, float]) -> str:
         parts = [f"train loss {row['train_loss']:.4f}"]
+        if "train_discriminator_loss" in row:  # near log 2 = 0.693: the discriminator cannot tell
+            parts.append(f"discriminator loss {row['train_discriminator_loss']:.3f}")
         if "val_loss" in row:
             parts.append(f"val loss {row['val_loss']:.4f} (rec {row['val_reconstruction']:.4f}, kl {row['val_kl']:.4f})")
         return "  ".join(parts)
