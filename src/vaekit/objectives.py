@@ -382,7 +382,7 @@ class Discriminator(nn.Module):
     """D(z): two logits, (z from q(z), z from the permuted prod_j q(z_j)).
 
     Kim & Mnih use 6 layers of 1000 units with leaky ReLU (slope 0.2); here
-    the hidden sizes are ``discriminator_dims`` (default 2 x 256, CPU-sized).
+    the hidden sizes are ``discriminator_dims`` (default 3 x 512, CPU-sized).
     """
 
     def __init__(self, latent_dim: int, hidden_dims: tuple[int, ...]) -> None:
