@@ -284,7 +284,8 @@ def run_lane(args: argparse.Namespace) -> None:
     json_path = Path(args.json) if args.json else out / f"disentangle_{args.lane or 'all'}.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)
     state = json.loads(json_path.read_text()) if args.resume and json_path.exists() else {"runs": {}}
-    state["meta"] = _meta(args)
+    started = state.get("meta", {}).get("date")  # a resumed lane keeps the date its first run began
+    state["meta"] = {**_meta(args), **({"date": started} if started else {})}
     runs = plan(args.models, args.seeds, args.lane)
     log(f"lane {args.lane or 'all'}: {len(runs)} runs of {args.steps} steps: "
         + ", ".join(f"{m}/s{s}" for m, s in runs) + f"; JSON {json_path}")
