@@ -183,8 +183,8 @@ class GridBatches(BatchSource):
             line += f", loss {recent:.1f} (last {done - step0} steps)"
             sum0 = total
             if self.trainer.discriminator_optimizer is not None:  # log 2 = 0.693: D cannot tell q(z) from its permutation
-                disc = float(self.trainer.discriminator_sums[0])
-                line += f", discriminator loss {(disc - disc0) / max(1, done - step0):.3f}"
+                disc = float(self.trainer.discriminator_sum)
+                line += f", discriminator loss {(disc - disc0) / max(1, (done - step0) * self.batch_size):.3f}"
                 disc0 = disc
         log(line)
         return done, now, sum0, disc0

@@ -111,7 +111,6 @@ class Trainer:
         self.params = [p for p in model.parameters() if p.requires_grad and id(p) not in own]
         self.optimizer = _adam(self.params, config)
         self.discriminator_optimizer = _discriminator_adam(discriminator, config) if discriminator else None
-        self._one = torch.ones((), dtype=torch.float64, device=self.device)  # a step, counted on the device
         self.scheduler = _lr_scheduler(self.optimizer, config)
         # One noise stream per process; rank 0's is the single-process one.
         self.generator = torch.Generator(self.device).manual_seed(config.seed + self.world.rank * 7_919)
@@ -123,8 +122,8 @@ class Trainer:
         # This epoch's per-sample sums of TERMS, and the rows they cover (skipped batches excluded).
         self.epoch_sums = torch.zeros(len(TERMS), dtype=torch.float64, device=self.device)
         self.epoch_rows = 0
-        # The discriminator's summed cross-entropy this epoch and its steps: log 2 = 0.693 means it cannot tell.
-        self.discriminator_sums = torch.zeros(2, dtype=torch.float64, device=self.device)
+        # The discriminator's cross-entropy this epoch, summed per row like epoch_sums (log 2 = 0.693: it cannot tell).
+        self.discriminator_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         self.history: list[dict[str, float]] = []
         self.best_val = math.inf
         self.best_epoch = 0
@@ -182,7 +181,7 @@ class Trainer:
             "step": self.step,
             "batch_in_epoch": self.batch_in_epoch,
             "epoch_sums": sums.to("cpu"),
-            "discriminator_sums": self.discriminator_sums.to("cpu", copy=True),
+            "discriminator_sum": self.discriminator_sum.to("cpu", copy=True),
             "history": copy.deepcopy(self.history),
             "best_val": self.best_val,
             "best_epoch": self.best_epoch,
@@ -223,8 +222,8 @@ class Trainer:
         sums = state["rank_epoch_sums"][rank] if "rank_epoch_sums" in state else state["epoch_sums"]
         self.epoch_sums = sums[: len(TERMS)].to(self.device, copy=True)
         self.epoch_rows = int(sums[len(TERMS)])
-        if "discriminator_sums" in state:  # absent from checkpoints written before it was kept
-            self.discriminator_sums = state["discriminator_sums"].to(self.device, copy=True)
+        if "discriminator_sum" in state:  # absent from checkpoints written before it was kept
+            self.discriminator_sum = state["discriminator_sum"].to(self.device, copy=True)
         self.history = list(state["history"])
         self.best_val = float(state["best_val"])
         self.best_epoch = int(state["best_epoch"])
@@ -389,7 +388,7 @@ class Trainer:
         self.discriminator_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.discriminator_optimizer.step()
-        self.discriminator_sums += torch.stack([loss.detach().to(self.discriminator_sums.dtype), self._one])
+        self.discriminator_sum += loss.detach() * len(terms.codes)  # over the rows epoch_rows counts
 
     def _sums_and_rows(self) -> Tensor:
         """The epoch's sums with the row count appended, (len(TERMS) + 1,): what checkpoints and ranks share."""
@@ -436,9 +435,8 @@ class Trainer:
             **{f"train_{k}": v for k, v in zip(TERMS, means)},
         }
         if self.discriminator_optimizer is not None:
-            total, steps = self.discriminator_sums.tolist()
-            row["train_discriminator_loss"] = total / max(steps, 1.0)
-            self.discriminator_sums.zero_()
+            row["train_discriminator_loss"] = float(self.discriminator_sum) / max(sums[-1], 1.0)
+            self.discriminator_sum.zero_()
         if val_x is not None:
             val = self.evaluate(val_x, val_y)
             row.update({f"val_{k}": v for k, v in val.items()})
