@@ -59,9 +59,15 @@ Choices, and why:
   posterior draw, mean per image over ``--recon-rows`` fixed grid rows; the
   grid is the training set (as in dSprites' protocol), so these rows are not
   held out, though with fewer than 11,520 steps (one pass) most were never seen.
-- Targets are judged on the means over seeds; "comparable reconstruction"
-  means at most ``COMPARABLE`` (10 %) worse than beta-VAE's: the TC objectives
-  must not buy their disentanglement with reconstruction (a better one counts).
+- Targets are judged on the means over seeds. "Above beta-VAE at comparable
+  reconstruction" is judged against beta-VAE's curve (``BETA_CURVE``: beta 1,
+  2, 4 and 6, each its own row), read at the TC objective's own
+  reconstruction, linearly between the two rows around it: one beta would
+  favour whichever objective lands nearer its reconstruction (a larger beta
+  buys disentanglement with reconstruction), and Kim & Mnih 2018 and Chen et
+  al. 2018 compare the objectives along that trade-off too. Beside it, each is
+  set against beta = 4 alone, the literature's dSprites beta-VAE, with its
+  reconstruction at most ``COMPARABLE`` (10 %) worse.
 
 This replaces the 2026-12-01 table (MIG of the VAE, beta-VAE and the
 capacity-annealed VAE on 12,000 sprites, 20 epochs); that script is
@@ -105,17 +111,21 @@ OPTIMISER = {"batch_size": 128, "lr": 1e-3}
 #: Objectives by name; each entry is all that differs from ``NETWORK`` and ``OPTIMISER``.
 MODELS: dict[str, dict] = {
     "vae": {"beta": 1.0},
+    "beta-vae-2": {"beta": 2.0},  # with vae and beta-vae: beta-VAE's reconstruction / disentanglement curve
     "beta-vae": {"beta": 4.0},  # Higgins et al. 2017 on dSprites
+    "beta-vae-6": {"beta": 6.0},  # beta-TCVAE's beta, on the whole KL (Chen et al. 2018 compare at equal beta)
     "beta-tcvae": {"objective": "tcvae", "beta": 6.0, "tc_alpha": 1.0, "tc_gamma": 1.0, "tc_estimator": "mss",
                    "dataset_size": math.prod(FULL_GRID)},  # Chen et al. 2018's dSprites runs
     "factorvae": {"objective": "factorvae", "factor_gamma": 35.0, "discriminator_lr": 1e-3,
                   "discriminator_dims": "512,512,512"},  # gamma: Kim & Mnih 2018; D: the probes above
     "dipvae": {"objective": "dipvae", "dip_lambda_od": 10.0, "dip_lambda_d": 10.0},  # DIP-VAE-II, vaekit's defaults
 }
-DEFAULT_MODELS = "vae,beta-vae,beta-tcvae,factorvae"
+DEFAULT_MODELS = "vae,beta-vae-2,beta-vae,beta-vae-6,beta-tcvae,factorvae,dipvae"
 #: Rows per streamed block and bytes per shuffle window (16,384 float32 images).
 BLOCK_ROWS, WINDOW_BYTES = 32, 256 * 2**20
-#: The TC objectives' reconstruction counts as comparable to beta-VAE's within this fraction of it.
+#: beta-VAE at beta 1 (the VAE), 2, 4 and 6: the reconstruction / disentanglement curve each TC objective must beat.
+BETA_CURVE = ("vae", "beta-vae-2", "beta-vae", "beta-vae-6")
+#: Beside the curve, each TC objective is set against beta = 4 alone, its reconstruction at most this much worse.
 COMPARABLE = 0.10
 #: Seeds of the fixed evaluation rows (the same for every model and seed) and of the metrics' own sampling.
 RECON_SEED, CODES_SEED, METRIC_SEED = 12_345, 54_321, 0
@@ -429,7 +439,8 @@ def report(args: argparse.Namespace) -> None:
     by_model = {m: sorted((r for r in runs.values() if r["model"] == m), key=lambda r: r["seed"]) for m in order}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    lines = _table(by_model, metas[0] if metas else {})
+    lines = _table(by_model, metas)
+    lines += [""] + _factor_table(by_model)
     lines += [""] + _targets(by_model)
     pictures = []
     for name, group in by_model.items():
@@ -462,11 +473,21 @@ def _cell(values: list[float], digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def _table(by_model: dict[str, list[dict]], meta: dict) -> list[str]:
+def label(name: str) -> str:
+    """A model's name in the tables: beta-VAE's rows with their beta."""
+    return f"{name} (beta {MODELS[name]['beta']:g})" if name in BETA_CURVE and name in MODELS else name
+
+
+def _table(by_model: dict[str, list[dict]], metas: list[dict]) -> list[str]:
     lines = []
-    if meta:
+    if metas:
+        meta = metas[0]
+        differ = sorted({k for m in metas for k in set(m) | set(meta) if k != "date" and m.get(k) != meta.get(k)})
+        if differ:  # one table is one protocol: lanes may differ in their start only
+            raise SystemExit(f"the lanes' JSON files differ in {', '.join(differ)}: report them apart")
+        dates = sorted({m.get("date", "?") for m in metas})
         lines += [
-            f"{meta.get('date', '?')}, {meta.get('cpu', '?')}, {meta.get('threads', 1)} torch thread per run, "
+            f"Lanes started {', '.join(dates)}; {meta.get('cpu', '?')}, {meta.get('threads', 1)} torch thread per run, "
             f"torch {meta.get('torch', '?')}; {meta.get('steps', '?')} steps of batch "
             f"{meta.get('optimiser', {}).get('batch_size', '?')} per model and seed; "
             f"metrics on {meta.get('metric_points', '?')} codes (DCI with {meta.get('dci_trees', '?')} trees), "
@@ -485,8 +506,19 @@ def _table(by_model: dict[str, list[dict]], meta: dict) -> list[str]:
         train_s = f"{_mean_std([r['train_seconds'] for r in group])[0]:.0f}"
         score_s = f"{_mean_std([sum(r['eval_seconds'].values()) for r in group])[0]:.0f}"
         seeds = ",".join(str(r["seed"]) for r in group)
-        lines.append(f"| {name} | {seeds} | " + " | ".join(cells) + f" | {recon} | {kl} | {active} | {train_s} | "
+        lines.append(f"| {label(name)} | {seeds} | " + " | ".join(cells) + f" | {recon} | {kl} | {active} | {train_s} | "
                      f"{score_s} |")
+    return lines
+
+
+def _factor_table(by_model: dict[str, list[dict]]) -> list[str]:
+    """MIG factor by factor (the gap of each factor's top two latents over its entropy): which factors a model found."""
+    names = list(next(iter(by_model.values()))[0]["mig_per_factor"])
+    lines = ["MIG per factor (mean ± std over seeds):", "", "| model | " + " | ".join(names) + " |",
+             "|---|" + "---|" * len(names)]
+    for name, group in by_model.items():
+        lines.append(f"| {label(name)} | " + " | ".join(_cell([r["mig_per_factor"][k] for r in group], 2) for k in names)
+                     + " |")
     return lines
 
 
@@ -495,24 +527,57 @@ def _targets(by_model: dict[str, list[dict]]) -> list[str]:
         return _mean_std([r.get(key) for r in by_model.get(name, [])])[0]
 
     lines = ["Targets (means over seeds):", ""]
-    if "beta-vae" not in by_model:
-        lines.append("- beta-vae was not run: the comparisons with it cannot be judged")
+    curve = [name for name in BETA_CURVE if name in by_model]
     for name in ("beta-tcvae", "factorvae"):
-        if name not in by_model or "beta-vae" not in by_model:
+        if name not in by_model:
             continue
-        for key, label in (("mig", "MIG"), ("factorvae", "FactorVAE score")):
-            ours, theirs = mean(name, key), mean("beta-vae", key)
-            lines.append(f"- {name} above beta-VAE on {label}: {'met' if ours > theirs else 'not met'} "
-                         f"({ours:.3f} vs {theirs:.3f})")
-        ours, theirs = mean(name, "reconstruction"), mean("beta-vae", "reconstruction")
-        within = ours <= (1 + COMPARABLE) * theirs  # a better reconstruction is no fault
-        lines.append(f"- {name} reconstruction comparable to beta-VAE's (at most {COMPARABLE:.0%} worse): "
-                     f"{'met' if within else 'not met'} ({ours:.1f} vs {theirs:.1f} nats, {ours / theirs - 1:+.1%})")
+        recon = mean(name, "reconstruction")
+        if len(curve) >= 2:  # the target: above beta-VAE's curve at the objective's own reconstruction
+            for key, label in (("mig", "MIG"), ("factorvae", "FactorVAE score")):
+                ours = mean(name, key)
+                points = [(mean(n, "reconstruction"), mean(n, key), n) for n in curve]
+                theirs, where = curve_at(points, recon)
+                recons = [p[0] for p in points]
+                inside = min(recons) / (1 + COMPARABLE) <= recon <= max(recons) * (1 + COMPARABLE)
+                verdict = ("met" if ours > theirs else "not met") if inside else "not judged, outside the curve"
+                lines.append(f"- {name} above beta-VAE on {label} at its reconstruction ({recon:.1f} nats): "
+                             f"{verdict} ({ours:.3f} vs {theirs:.3f}, {where})")
+        else:
+            lines.append(f"- {name} against beta-VAE's curve: not judged, fewer than two of {', '.join(BETA_CURVE)} ran")
+        if "beta-vae" in by_model:  # and against the one beta-VAE of the literature's tables, beta = 4
+            for key, label in (("mig", "MIG"), ("factorvae", "FactorVAE score")):
+                ours, theirs = mean(name, key), mean("beta-vae", key)
+                lines.append(f"  - against beta-VAE at beta 4 alone, on {label}: {'above' if ours > theirs else 'not above'} "
+                             f"({ours:.3f} vs {theirs:.3f})")
+            theirs = mean("beta-vae", "reconstruction")
+            within = recon <= (1 + COMPARABLE) * theirs  # a better reconstruction is no fault
+            lines.append(f"  - its reconstruction at most {COMPARABLE:.0%} worse than beta 4's: "
+                         f"{'yes' if within else 'no'} ({recon:.1f} vs {theirs:.1f} nats, {recon / theirs - 1:+.1%})")
     if "beta-tcvae" in by_model:
         value = mean("beta-tcvae", "mig")
         lines.append(f"- beta-TCVAE MIG >= 0.20: {'met' if value >= 0.20 else 'not met'} ({value:.3f})")
         lines.append(f"- stretch, beta-TCVAE MIG >= 0.38: {'met' if value >= 0.38 else 'not met'} ({value:.3f})")
     return lines
+
+
+def curve_at(points: list[tuple[float, float, str]], recon: float) -> tuple[float, str]:
+    """A metric of beta-VAE at reconstruction ``recon``, from its rows' (reconstruction, metric, name) means.
+
+    Linear between the two rows whose reconstructions bracket ``recon``; outside
+    their range, the nearest row's value (the curve is not extrapolated, and
+    :func:`_targets` judges only within ``COMPARABLE`` of its ends).
+    Returns the value and which rows it came from.
+    """
+    points = sorted(points)
+    if recon <= points[0][0]:
+        return points[0][1], f"{points[0][2]}'s, which reconstructs best ({points[0][0]:.1f})"
+    if recon >= points[-1][0]:
+        return points[-1][1], f"{points[-1][2]}'s, which reconstructs worst ({points[-1][0]:.1f})"
+    for (r0, v0, n0), (r1, v1, n1) in zip(points, points[1:]):
+        if r0 <= recon <= r1:
+            t = (recon - r0) / (r1 - r0) if r1 > r0 else 0.0
+            return v0 + t * (v1 - v0), f"between {n0} ({r0:.1f} nats, {v0:.3f}) and {n1} ({r1:.1f} nats, {v1:.3f})"
+    raise AssertionError("unreachable: recon lies inside the sorted points' range")
 
 
 def latent_labels(run: dict, threshold: float = 0.01) -> list[str]:

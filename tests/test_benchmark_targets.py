@@ -1,0 +1,52 @@
+"""The disentanglement benchmark's verdicts: TC objectives judged against beta-VAE's curve at their reconstruction."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import disentangle  # noqa: E402 - benchmarks/ is not a package: found through sys.path
+
+
+def _rows(model: str, mig: float, factorvae: float, recon: float) -> list[dict]:
+    return [{"model": model, "seed": s, "mig": mig, "factorvae": factorvae, "reconstruction": recon} for s in (0, 1)]
+
+
+def test_curve_is_linear_between_the_rows_around_the_reconstruction_and_flat_outside():
+    points = [(85.0, 0.07, "beta-vae"), (60.0, 0.02, "vae"), (95.0, 0.09, "beta-vae-6")]  # any order
+    value, where = disentangle.curve_at(points, 72.5)
+    assert value == pytest.approx(0.045) and "vae" in where and "beta-vae" in where
+    assert disentangle.curve_at(points, 90.0)[0] == pytest.approx(0.08)
+    assert disentangle.curve_at(points, 50.0)[0] == 0.02  # better than every row: the best row, not extrapolated
+    assert disentangle.curve_at(points, 120.0)[0] == 0.09
+
+
+def test_targets_judge_against_the_curve_and_refuse_far_outside_it():
+    by_model = {
+        "vae": _rows("vae", 0.02, 0.40, 60.0),
+        "beta-vae": _rows("beta-vae", 0.07, 0.48, 85.0),
+        "factorvae": _rows("factorvae", 0.05, 0.55, 72.5),  # curve there: MIG 0.045, score 0.44
+        "beta-tcvae": _rows("beta-tcvae", 0.18, 0.49, 110.0),  # 29% past the curve's worst reconstruction
+    }
+    lines = disentangle._targets(by_model)
+    factor_mig = next(line for line in lines if line.startswith("- factorvae above beta-VAE on MIG"))
+    assert ": met (0.050 vs 0.045" in factor_mig
+    tc_mig = next(line for line in lines if line.startswith("- beta-tcvae above beta-VAE on MIG"))
+    assert "not judged, outside the curve" in tc_mig
+    assert any("at beta 4 alone, on MIG: not above (0.050 vs 0.070)" in line for line in lines)
+    assert any("beta-TCVAE MIG >= 0.20: not met (0.180)" in line for line in lines)
+
+
+def test_table_lists_every_lane_start_and_refuses_lanes_of_different_protocols():
+    rows = {name: [{**r, "sap": 0.0, "dci_disentanglement": 0.0, "dci_completeness": 0.0, "dci_informativeness": 0.0,
+                    "betavae": 0.5, "kl": 10.0, "active_units": 5, "train_seconds": 1.0, "eval_seconds": {"all": 1.0}}
+                   for r in _rows(name, 0.1, 0.5, 80.0)] for name in ("vae", "beta-vae-6")}
+    lane = {"steps": 8000, "threads": 1, "cpu": "x", "date": "2026-12-02 03:31 UTC"}
+    lines = disentangle._table(rows, [lane, {**lane, "date": "2026-12-02 06:11 UTC"}])
+    assert lines[0].startswith("Lanes started 2026-12-02 03:31 UTC, 2026-12-02 06:11 UTC;")
+    assert any(line.startswith("| beta-vae-6 (beta 6) | 0,1 |") for line in lines)
+    with pytest.raises(SystemExit, match="differ in steps"):
+        disentangle._table(rows, [lane, {**lane, "steps": 4000}])
