@@ -50,6 +50,11 @@ arrive) go into ``--out``. Run it in the environment with pythae
         --data ../shared/data/mnist --minutes 10 --out docs/generation
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv-bench/bin/python benchmarks/generation.py \\
         --minutes 0.1 --samples 500 --classifier-epochs 1 --two-stage-epochs 2 --out /tmp/generation   # a smoke test
+
+``--data sprites:N`` runs the same race on N sprites (64x64, binary; the
+network is then 4096-``--hidden``-``--latent``), scored against ``--samples``
+other sprites of the grid, in the features of a classifier trained on the N
+training sprites' shape, scale and position (:func:`load_split`).
 """
 
 from __future__ import annotations
@@ -81,6 +86,7 @@ from vaekit.classifier import save_classifier, train_classifier
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.data import load_data
 from vaekit.data.labels import class_labels
+from vaekit.data.sprites import make_sprites
 from vaekit.files import atomic_write
 from vaekit.generation import generation_metrics
 from vaekit.images import save_image_grid
@@ -99,7 +105,8 @@ PROGRESS_SECONDS = 30.0
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="../shared/data/mnist", help="folder of the MNIST IDX files")
+    parser.add_argument("--data", default="../shared/data/mnist",
+                        help="folder of the MNIST IDX files, or sprites:N (N training sprites, --samples test ones)")
     parser.add_argument("--minutes", type=float, default=10.0, help="training wall time of each library")
     parser.add_argument("--samples", type=int, default=10_000, help="samples per row, and test images they are compared with")
     parser.add_argument("--hidden", type=int, default=400, help="width of the one hidden layer (both libraries)")
@@ -131,7 +138,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {
         "benchmark": "generation", "command": command, "settings": vars(args) | {"worker": None, "scratch": None},
-        "network": f"784-{args.hidden}-{args.latent} MLP, ReLU, Bernoulli decoder, encoder mirrored"
+        "data": args.data,
+        "network": f"{_features(args)}-{args.hidden}-{args.latent} MLP, ReLU, Bernoulli decoder, encoder mirrored"
                    + ("" if args.prior == "normal" else f"; vaekit's prior: {PRIOR_LABELS[args.prior][4:]}"),
         "binarization": {"vaekit": "dynamic (x ~ Bernoulli(grey) at every draw)",
                          "pythae": "none: trained on grey levels with BCE (no dynamic binarization in pythae)"},
@@ -141,10 +149,9 @@ def main() -> None:
     write = lambda: atomic_write(path, lambda f: f.write(json.dumps(record, indent=1)), mode="w")  # noqa: E731
     write()
 
-    spec = args.data if args.data.startswith("mnist") else f"mnist:{args.data}"
-    test = load_data(spec, split="test")
-    data = test.x[: args.samples]  # (N, 1, 28, 28) grey values in [0, 1]
-    record["classifier"] = classifier_for(args, spec, test, out)
+    test_x, test_y = load_split(args, "test")
+    data = test_x[: args.samples]  # (N, C, H, W) values in [0, 1]
+    record["classifier"] = classifier_for(args, test_x, test_y, out)
     write()
     features = f"classifier:{record['classifier']['path']}"
 
@@ -156,7 +163,7 @@ def main() -> None:
             rows += record["training"][library].pop("rows")
         record["rows"] = []
         for row in rows:
-            samples = np.load(Path(scratch) / row.pop("file"))  # (N, 1, 28, 28)
+            samples = np.load(Path(scratch) / row.pop("file"))  # (N, C, H, W)
             started = time.perf_counter()
             with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the set sizes
                 row["metrics"] = generation_metrics(samples, data, features)
@@ -175,25 +182,48 @@ def main() -> None:
     print("\n".join(table(record)))
 
 
-def classifier_for(args, spec: str, test, out: Path) -> dict[str, Any]:
+def load_split(args, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, C, H, W) in [0, 1] and class labels (N,) of ``--data``'s ``split``.
+
+    MNIST: its own splits and digit labels. ``sprites:N``: N + ``--samples``
+    distinct rows of the factor grid drawn with ``--seed``, the first N for
+    training and the rest for test; the class is shape x scale x (x, y) in
+    halves (72 classes), so the feature classifier must see where a sprite
+    is and how large, not only its shape.
+    """
+    if args.data.startswith("sprites:"):
+        n = int(args.data.split(":", 1)[1])
+        data = make_sprites(n + args.samples, seed=args.seed, progress=False)
+        f = data.factors  # (N, 5): shape, scale, rotation, x, y indices
+        y = ((f[:, 0] * 6 + f[:, 1]) * 2 + f[:, 3] // 16) * 2 + f[:, 4] // 16
+        order = np.random.default_rng(args.seed).permutation(len(y))  # make_sprites returns its rows in grid order
+        rows = order[:n] if split == "train" else order[n:]
+        return data.x[rows].astype(np.float32), y[rows].astype(np.int64)
+    spec = args.data if args.data.startswith("mnist") else f"mnist:{args.data}"
+    data = load_data(spec, split=split)
+    return data.x, class_labels(data.y, data.name, allow_missing=False)
+
+
+def _features(args) -> int:
+    return 64 * 64 if args.data.startswith("sprites:") else 28 * 28
+
+
+def classifier_for(args, test_x: np.ndarray, test_y: np.ndarray, out: Path) -> dict[str, Any]:
     """The feature classifier's record: the one of ``--classifier``, or one trained now on the training split."""
     if args.classifier:
         info = json.loads((Path(args.classifier) / "classifier.json").read_text())
         return {"path": args.classifier, "trained_here": False, **info}
     torch.set_num_threads(args.classifier_threads)
-    train = load_data(spec, split="train")
+    train_x, train_y = load_split(args, "train")
     started = time.perf_counter()
     # val_fraction=0: train on every row; the accuracy is taken on test.
-    model, _ = train_classifier(
-        train.x, class_labels(train.y, train.name, allow_missing=False), epochs=args.classifier_epochs,
-        seed=args.seed, val_fraction=0.0,
-    )
+    model, _ = train_classifier(train_x, train_y, epochs=args.classifier_epochs, seed=args.seed, val_fraction=0.0)
     seconds = time.perf_counter() - started
-    y = torch.from_numpy(class_labels(test.y, test.name, allow_missing=False))
-    accuracy = classifier_accuracy(model, test.x, y)
+    accuracy = classifier_accuracy(model, test_x, torch.from_numpy(test_y))
     folder = out / "classifier"
     # "accuracy" is copied into every metrics record by vaekit.generation; here it is on the test split.
-    info = {"data": spec, "split": "train", "epochs": args.classifier_epochs, "accuracy": accuracy, "accuracy_split": "test"}
+    info = {"data": args.data, "split": "train", "epochs": args.classifier_epochs, "accuracy": accuracy,
+            "accuracy_split": "test"}
     save_classifier(model, folder, info)
     print(f"feature classifier: {args.classifier_epochs} epochs in {seconds:.0f} s, test accuracy {accuracy:.4f}; "
           f"saved in {folder}", flush=True)
@@ -233,9 +263,8 @@ def worker(args) -> None:
     """One side of the race: train for the budget, fit the samplers, leave samples in ``--scratch``."""
     torch.set_num_threads(args.threads)
     scratch = Path(args.scratch)
-    spec = args.data if args.data.startswith("mnist") else f"mnist:{args.data}"
-    train = load_data(spec, split="train")  # (60000, 1, 28, 28) grey values
-    record = (train_vaekit if args.worker == "vaekit" else train_pythae)(args, train.x, scratch)
+    train_x, _ = load_split(args, "train")  # (N, C, H, W) in [0, 1]
+    record = (train_vaekit if args.worker == "vaekit" else train_pythae)(args, train_x, scratch)
     record.update(threads=torch.get_num_threads(), omp_num_threads=os.environ.get("OMP_NUM_THREADS"))
     atomic_write(scratch / f"{args.worker}.json", lambda f: f.write(json.dumps(record, indent=1)), mode="w")
 
@@ -332,8 +361,8 @@ def train_pythae(args, x: np.ndarray, scratch: Path) -> dict[str, Any]:
 
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)  # pythae's Gaussian mixture (scikit-learn) draws from numpy's global generator
-    model = pythae_mlp_vae(args.hidden, args.latent)
-    grey = torch.from_numpy(x).reshape(len(x), -1)  # (60000, 784): pythae's network takes vectors
+    model = pythae_mlp_vae(args.hidden, args.latent, features=_features(args))
+    grey = torch.from_numpy(x).reshape(len(x), -1)  # (N, 784) for MNIST: pythae's network takes vectors
     clock = Budget()
     with tempfile.TemporaryDirectory() as folder:
         config = BaseTrainerConfig(
@@ -352,7 +381,7 @@ def train_pythae(args, x: np.ndarray, scratch: Path) -> dict[str, Any]:
         torch.manual_seed(args.seed)
         np.random.seed(args.seed)
         with torch.no_grad():
-            return sample().reshape(-1, *x.shape[1:])  # (N, 1, 28, 28)
+            return sample().reshape(-1, *x.shape[1:])  # (N, C, H, W)
 
     rows = [_draw(args, scratch, "pythae", "normal", "NormalSampler",
                   lambda g: decode(lambda: NormalSampler(model).sample(num_samples=args.samples)))]
@@ -376,7 +405,7 @@ def _draw(args, scratch: Path, library: str, sampler: str, label: str, draw, **e
     """Draw ``--samples`` decoder means with ``draw(generator)`` into ``scratch``; the row's record."""
     started = time.perf_counter()
     with torch.no_grad():
-        samples = draw(torch.Generator().manual_seed(args.seed)).float().numpy()  # (N, 1, 28, 28)
+        samples = draw(torch.Generator().manual_seed(args.seed)).float().numpy()  # (N, C, H, W)
     slug = f"{library}_{sampler.replace('-', '_')}"
     np.save(scratch / f"{slug}.npy", samples)
     name = library if library != "vaekit" or args.prior == "normal" else f"vaekit ({args.prior} prior)"
@@ -412,7 +441,7 @@ def table(record: dict[str, Any]) -> list[str]:
     cls, machine = record["classifier"], record["machine"]
     accuracy = f"{cls.get('accuracy_split', 'held-out')} accuracy {cls['accuracy']:.4f}" if "accuracy" in cls else "accuracy unknown"
     lines = [
-        f"Sample quality, MNIST, {record['network']}; {rows[0]['metrics']['n_samples']:,} samples against as many "
+        f"Sample quality, {record.get('data', 'MNIST')}, {record['network']}; {rows[0]['metrics']['n_samples']:,} samples against as many "
         f"test images; features: the classifier in {cls['path']} ({accuracy}, "
         f"sha256 {rows[0]['metrics']['features']['sha256'][:12]})",
         f"machine: {machine['cpu']}, {machine['cores']} cores, {record['settings']['threads']} thread per library, "
