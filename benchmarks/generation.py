@@ -62,9 +62,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import io
 import json
 import logging
+import math
 import os
 import platform
 import shlex
@@ -139,8 +141,6 @@ def main() -> None:
     record: dict[str, Any] = {
         "benchmark": "generation", "command": command, "settings": vars(args) | {"worker": None, "scratch": None},
         "data": args.data,
-        "network": f"{_features(args)}-{args.hidden}-{args.latent} MLP, ReLU, Bernoulli decoder, encoder mirrored"
-                   + ("" if args.prior == "normal" else f"; vaekit's prior: {PRIOR_LABELS[args.prior][4:]}"),
         "binarization": {"vaekit": "dynamic (x ~ Bernoulli(grey) at every draw)",
                          "pythae": "none: trained on grey levels with BCE (no dynamic binarization in pythae)"}
                         if not args.data.startswith("sprites:") else "none needed: sprites are binary images",
@@ -152,6 +152,9 @@ def main() -> None:
 
     test_x, test_y = load_split(args, "test")
     data = test_x[: args.samples]  # (N, C, H, W) values in [0, 1]
+    record["network"] = (f"{math.prod(data.shape[1:])}-{args.hidden}-{args.latent} MLP, ReLU, Bernoulli decoder, "
+                         "encoder mirrored"
+                         + ("" if args.prior == "normal" else f"; vaekit's prior: {PRIOR_LABELS[args.prior][4:]}"))
     record["classifier"] = classifier_for(args, test_x, test_y, out)
     write()
     features = f"classifier:{record['classifier']['path']}"
@@ -194,7 +197,7 @@ def load_split(args, split: str) -> tuple[np.ndarray, np.ndarray]:
     """
     if args.data.startswith("sprites:"):
         n = int(args.data.split(":", 1)[1])
-        data = make_sprites(n + args.samples, seed=args.seed, progress=False)
+        data = _sprites(n + args.samples, args.seed)
         f = data.factors  # (N, 5): shape, scale, rotation, x, y indices
         y = ((f[:, 0] * 6 + f[:, 1]) * 2 + f[:, 3] // 16) * 2 + f[:, 4] // 16
         order = np.random.default_rng(args.seed).permutation(len(y))  # make_sprites returns its rows in grid order
@@ -205,8 +208,10 @@ def load_split(args, split: str) -> tuple[np.ndarray, np.ndarray]:
     return data.x, class_labels(data.y, data.name, allow_missing=False)
 
 
-def _features(args) -> int:
-    return 64 * 64 if args.data.startswith("sprites:") else 28 * 28
+@functools.lru_cache(maxsize=1)
+def _sprites(n: int, seed: int):
+    """The rendered sprites, once per process (the main process takes both splits from them)."""
+    return make_sprites(n, seed=seed, progress=False)
 
 
 def classifier_for(args, test_x: np.ndarray, test_y: np.ndarray, out: Path) -> dict[str, Any]:
@@ -362,7 +367,7 @@ def train_pythae(args, x: np.ndarray, scratch: Path) -> dict[str, Any]:
 
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)  # pythae's Gaussian mixture (scikit-learn) draws from numpy's global generator
-    model = pythae_mlp_vae(args.hidden, args.latent, features=_features(args))
+    model = pythae_mlp_vae(args.hidden, args.latent, features=math.prod(x.shape[1:]))
     grey = torch.from_numpy(x).reshape(len(x), -1)  # (N, 784) for MNIST: pythae's network takes vectors
     clock = Budget()
     with tempfile.TemporaryDirectory() as folder:
