@@ -74,10 +74,13 @@ def test_no_binarize_scores_the_grey_values(runs, capsys):
     binarized = evaluate_json(capsys, runs / "dynamic", runs / "grey.npy")
     grey = evaluate_json(capsys, runs / "dynamic", runs / "grey.npy", "--no-binarize")
     assert grey["binarized"] is False and grey["iw_nll"] != binarized["iw_nll"]
+    # On grey values the Bernoulli's NLL is a cross-entropy, not a code length: no bits per dimension.
+    assert "bits_per_dim" in binarized and "bits_per_dim" not in grey
     # What a model trained on grey values gets by default: the values as they are.
     assert scores(evaluate_json(capsys, runs / "grey-trained", runs / "grey.npy")) == scores(grey)
     out, _ = evaluate(capsys, runs / "dynamic", "--data", runs / "grey.npy", "--no-binarize")
-    assert "values as they are" in out and "note: grey values scored" in out
+    assert "values as they are" in out and "note: grey values scored" in out and "bits_per_dim" in out
+    assert not any(line.strip().startswith("bits_per_dim") for line in out.splitlines())
     out, _ = evaluate(capsys, runs / "dynamic", "--data", runs / "grey.npy")
     assert "binarized once, seed 0" in out and "note:" not in out
 

@@ -140,6 +140,14 @@ def test_bits_per_dim_only_where_the_nll_is_a_code_length(likelihood):
         assert report["bits_per_dim"] == pytest.approx(report["iw_nll"] / (12 * math.log(2)))
 
 
+def test_a_bernoulli_on_grey_values_gets_no_bits_per_dim():
+    model = tiny_model(likelihood="bernoulli")
+    grey = torch.rand(20, 12, generator=torch.Generator().manual_seed(0))
+    report = evaluate_likelihood(model, grey, k=10)
+    assert report["likelihood_kind"] == "discrete" and "bits_per_dim" not in report  # a cross-entropy, not a code length
+    assert "bits_per_dim" in evaluate_likelihood(model, grey.round(), k=10)
+
+
 def test_a_density_nll_can_be_negative():
     model, exact = linear_gaussian(sigma=0.02)  # p(x) concentrated near a plane: log-densities far above 0
     report = evaluate_likelihood(model, exact.sample((30,)), k=50)

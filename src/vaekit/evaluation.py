@@ -302,8 +302,9 @@ def evaluate_likelihood(
     """The literature's report: ``iw_nll`` (nats), the IW-sampled ``iw_elbo``, ``likelihood_kind`` and ``bits_per_dim``.
 
     ``bits_per_dim`` = iw_nll / (D ln 2), D the number of features per
-    sample, is reported for discrete likelihoods only: it is a code length
-    only for discrete data. Under a density (``likelihood_kind`` ==
+    sample, is reported for discrete likelihoods on their own values only
+    (a Bernoulli on 0s and 1s, not on grey values): only there is the NLL a
+    code length. Under a density (``likelihood_kind`` ==
     ``"density"``, the Gaussians) ``iw_nll`` is a negative log-density: it
     depends on the scale of x, may be negative, and is not comparable with
     the NLLs of discrete data. ``progress``: show a progress bar on stderr.
@@ -313,7 +314,8 @@ def evaluate_likelihood(
     iw_nll = -float(log_px.double().mean())
     kind = likelihood_kind(model)
     report: dict[str, Any] = {"iw_nll": iw_nll}
-    if kind == "discrete":
+    on_support = getattr(model.likelihood, "on_support", None)  # a likelihood of the user's may not say
+    if kind == "discrete" and (on_support is None or on_support(x)):
         report["bits_per_dim"] = iw_nll / (math.prod(x.shape[1:]) * math.log(2))
     report.update({"iw_elbo": float(elbo.double().mean()), "iw_samples": int(k), "likelihood_kind": kind})
     return report

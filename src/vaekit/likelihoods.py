@@ -39,6 +39,11 @@ class Likelihood(nn.Module):
         super().__init__()
         self.event_shape = tuple(event_shape)
 
+    def on_support(self, x: Tensor) -> bool:
+        """Whether ``log_prob`` of x is a log-probability of values the distribution puts mass on: then,
+        for a ``discrete`` likelihood, -log p(x) is a code length and bits per dimension apply."""
+        return True
+
     @property
     def params_shape(self) -> tuple[int, ...]:
         """Shape of the decoder output per sample that this likelihood reads: x's shape by default."""
@@ -97,6 +102,10 @@ class BernoulliLikelihood(Likelihood):
 
     def mean(self, params: Tensor) -> Tensor:
         return torch.sigmoid(params)
+
+    def on_support(self, x: Tensor) -> bool:
+        """Only 0s and 1s: on grey values the Bernoulli's -log p is a cross-entropy, not a code length."""
+        return bool(((x == 0) | (x == 1)).all())
 
 
 class GaussianLikelihood(Likelihood):

@@ -155,7 +155,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"note: {model.config.likelihood} likelihood: the nats above are of a density, not a probability: "
               "they may be negative and are not comparable with NLLs of discrete data")
     elif trained_binarized and args.no_binarize and not is_binary(data.x):
-        print("note: grey values scored (--no-binarize): not comparable with published NLLs of binarized data")
+        print("note: grey values scored (--no-binarize): the Bernoulli's nats on them are a cross-entropy, not a "
+              "code length (no bits_per_dim), and not comparable with published NLLs of binarized data")
     return 0
 
 
