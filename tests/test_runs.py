@@ -253,3 +253,17 @@ def test_an_image_folder_run_records_its_size_and_fit_for_later_commands(tmp_pat
     assert saved["image_size"] == [12, 12] and saved["image_fit"] == "pad"
     x = load_data_for(tmp_path / "run", str(later)).x  # 30x40 images: padded to the run's 12x12, no warning
     assert x.shape == (20, 1, 12, 12) and not x[:, :, 0].any()
+
+
+@pytest.mark.filterwarnings("ignore:posterior collapse")  # two epochs of a tiny model
+def test_the_summary_scores_a_seeded_sample_of_a_large_split(tiny_images, monkeypatch):
+    import vaekit.runs  # noqa: PLC0415 - the module whose cap the test lowers
+
+    halves = {**SMALL, "val_fraction": 0.5}  # 24 rows on each side
+    whole = vaekit.train(tiny_images, **halves).summary
+    monkeypatch.setattr(vaekit.runs, "STREAMED_SAMPLE_ROWS", 7)
+    capped = vaekit.train(tiny_images, **halves).summary
+    assert capped["train"]["n"] == capped["val"]["n"] == 7 and whole["train"]["n"] == whole["val"]["n"] == 24
+    assert capped["train"]["elbo"] != whole["train"]["elbo"]  # fewer rows scored, the same model
+    again = vaekit.train(tiny_images, **halves).summary
+    assert capped == again | {"train_seconds": capped["train_seconds"]}  # the same rows every time
