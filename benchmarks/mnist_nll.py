@@ -16,6 +16,14 @@ as soon as it is evaluated, so a run that is killed keeps the models it
 finished. Two runs side by side (one thread each) are merged into one table,
 one plot and one JSON by benchmarks/mnist_nll_merge.py.
 
+The final NLL costs 15 to 50 minutes a model on one thread. ``--final-later``
+saves each trained model (safetensors, under ``--out``/models/) and leaves
+the record's ``final`` empty, so the lane can train its next model at once;
+``--finish RECORD --final-part I/N`` scores the I-th of N parts of the test
+images later, in any process (the N parts side by side on the two cores),
+and the last part to finish fills in the record. The parts draw the noise
+one pass would, so the NLL is the same to rounding.
+
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mnist_nll.py --data ../shared/data/mnist \
         --presets mnist-mlp mnist-vamp --budget-minutes 25 --threads 1 --out docs/nll_lane_a
 
@@ -54,6 +62,7 @@ from _machine import cpu_name  # benchmarks/ is the script's path
 from vaekit.data import Dataset, load_data, split_indices
 from vaekit.evaluation import binarize_once, iw_log_likelihood
 from vaekit.files import atomic_write
+from vaekit.model_files import save_model
 from vaekit.models import build_model
 from vaekit.runs import resolve_config
 from vaekit.training import Trainer
@@ -91,6 +100,15 @@ def main() -> None:
     parser.add_argument("--final-k", type=int, default=5000, help="importance samples of the final NLL")
     parser.add_argument("--final-images", "--final-k5000-images", type=int, default=10_000,
                         help="test images of the final NLL (the first N)")
+    parser.add_argument("--final-later", action="store_true",
+                        help="save each trained model under OUT/models/ and leave its final NLL to --finish, so a "
+                             "second training can take the core while another process evaluates")
+    parser.add_argument("--finish", nargs="+", default=[], metavar="RECORD",
+                        help="compute the final NLL of records written with --final-later (their saved models) and "
+                             "fill it in; trains nothing")
+    parser.add_argument("--final-part", default="1/1", metavar="I/N",
+                        help="with --finish: score the I-th of N equal parts of the test images (run the N parts "
+                             "side by side; the last one to finish fills in the record)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (one per run when two run side by side)")
     parser.add_argument("--out", default="docs", help="folder of the per-model JSON records")
     parser.add_argument(
@@ -104,6 +122,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     train, test = load_mnist(args)
+    if args.finish:
+        for path in args.finish:
+            finish(Path(path), test, args)
+        return
     probe = test[: args.eval_images]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -117,6 +139,9 @@ def main() -> None:
             print(f"wrote {path}", flush=True)
             written.append(str(path))
 
+    if args.final_later:
+        print(f"final NLLs pending: run this script with --finish {shlex.join(written)}", flush=True)
+        return
     from mnist_nll_merge import read_records, table  # noqa: PLC0415 - benchmarks/ is the script's path
 
     print()
@@ -139,22 +164,85 @@ def still_falling(curve: list[tuple[float, int, float]]) -> tuple[bool | None, f
     return drop > FALLING_NATS, drop
 
 
-def final_nll(model: torch.nn.Module, x: torch.Tensor, k: int, name: str) -> tuple[float, float]:
-    """Mean IW NLL of ``x`` at K = ``k`` and its wall seconds, printing progress every ~30 s."""
+def chunk_size(k: int) -> int:
+    """Images scored per call at K = ``k``: ~10 images take a few seconds at K = 5000 on one thread."""
+    return 10 if k >= 1000 else 500
+
+
+def part_bounds(images: int, parts: int, chunk: int) -> list[int]:
+    """Where ``parts`` near-equal parts of ``images`` test images start, and the end: each start is a
+    multiple of ``chunk``, so the parts' chunks (and the seeds of their noise) are one pass's."""
+    return [min(images, -(-images * i // parts // chunk) * chunk) for i in range(parts)] + [images]
+
+
+def final_log_px(model: torch.nn.Module, x: torch.Tensor, k: int, name: str, offset: int = 0) -> tuple[torch.Tensor, float]:
+    """IW log p(x) per image at K = ``k`` (float64) and the wall seconds, printing progress every ~30 s.
+
+    ``x`` holds test images ``offset`` onwards; each chunk's noise is seeded by
+    its first image's index in the whole test set, so scoring the set in parts
+    draws what one pass over it would.
+    """
     started = last = time.perf_counter()
-    chunk = 10 if k >= 1000 else 500  # ~10 images take a few seconds at K = 5000 on one thread
+    chunk = chunk_size(k)
     log_px = []
     for start in range(0, len(x), chunk):
-        log_px.append(iw_log_likelihood(model, x[start : start + chunk], k, seed=start)[0])  # (chunk,)
+        log_px.append(iw_log_likelihood(model, x[start : start + chunk], k, seed=offset + start)[0].double())  # (chunk,)
         now = time.perf_counter()
         if now - last >= PROGRESS_SECONDS:
             done = start + len(log_px[-1])
             eta = (now - started) / done * (len(x) - done)
-            nll = -torch.cat(log_px).double().mean().item()
+            nll = -torch.cat(log_px).mean().item()
             print(f"{name}: final K={k}: {done:,}/{len(x):,} images, {now - started:.0f} s, "
                   f"~{eta:.0f} s to go, NLL so far {nll:.2f}", flush=True)
             last = now
-    return -torch.cat(log_px).double().mean().item(), time.perf_counter() - started
+    return torch.cat(log_px), time.perf_counter() - started
+
+
+def final_nll(model: torch.nn.Module, x: torch.Tensor, k: int, name: str) -> tuple[float, float]:
+    """Mean IW NLL of ``x`` at K = ``k`` and its wall seconds."""
+    log_px, seconds = final_log_px(model, x, k, name)
+    return -log_px.mean().item(), seconds
+
+
+def finish(path: Path, test: torch.Tensor, args) -> str:
+    """Score part ``--final-part I/N`` of the test images with a ``--final-later`` record's saved model.
+
+    Each part's per-image log-likelihoods go to a JSON file beside the saved
+    model; when every part is there, the record gets its final NLL (their
+    mean) and its seconds (their sum). Two processes can score the halves of
+    one model's test set side by side. Returns the record's path.
+    """
+    from vaekit.io import load  # noqa: PLC0415 - only this mode reads a saved model
+
+    record = json.loads(path.read_text())
+    part, _, parts = args.final_part.partition("/")
+    part, parts = int(part), int(parts)
+    if not 1 <= part <= parts:
+        raise SystemExit(f"--final-part {args.final_part}: want I/N with 1 <= I <= N")
+    images = min(len(test), args.final_images)
+    bounds = part_bounds(images, parts, chunk_size(args.final_k))
+    saved = Path(record["saved_model"])
+    model = load(saved)
+    log_px, seconds = final_log_px(model, test[bounds[part - 1] : bounds[part]], args.final_k, record["name"],
+                                   offset=bounds[part - 1])
+    tag = f"final_k{args.final_k}_n{images}"
+    atomic_write(saved / f"{tag}_part{part}of{parts}.json",
+                 lambda f: f.write(json.dumps({"log_px": log_px.tolist(), "seconds": seconds})), mode="w")
+    print(f"{record['name']}: part {part}/{parts} ({len(log_px):,} images) NLL {-log_px.mean().item():.2f} "
+          f"in {seconds:.0f} s", flush=True)
+    done = [saved / f"{tag}_part{i}of{parts}.json" for i in range(1, parts + 1)]
+    if not all(f.is_file() for f in done):
+        print(f"{record['name']}: waiting for the other parts of {tag}", flush=True)
+        return str(path)
+    scored = [json.loads(f.read_text()) for f in done]
+    every = torch.tensor([v for s in scored for v in s["log_px"]], dtype=torch.float64)
+    record["final"] = {"nll": -every.mean().item(), "k": args.final_k, "images": len(every),
+                       "seconds": sum(s["seconds"] for s in scored), "parts": parts,
+                       "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    atomic_write(path, lambda f: f.write(json.dumps(record, indent=1)), mode="w")
+    print(f"{record['name']}: final test NLL {record['final']['nll']:.2f} (K={args.final_k}, {len(every):,} images); "
+          f"wrote {path}", flush=True)
+    return str(path)
 
 
 def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, probe: torch.Tensor) -> dict:
@@ -199,10 +287,18 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
 
     falling, drop = still_falling(curve)
     hit = next(((t, e) for t, e, v in curve if v <= BURDA_VAE), (None, None))
-    print(f"{name}: {trainer.epoch} epochs in {trained:.0f} s; final evaluation on {min(len(test), args.final_images):,} "
-          f"test images at K={args.final_k}", flush=True)
-    final, final_seconds = final_nll(model, test[: args.final_images], args.final_k, name)
-    print(f"{name}: final test NLL {final:.2f} (K={args.final_k}) in {final_seconds:.0f} s", flush=True)
+    saved = None
+    if args.final_later:
+        saved = Path(args.out) / "models" / record_tag({"preset": preset, "binarization": binarization, "model": spec})
+        save_model(saved, model, cfg)
+        print(f"{name}: {trainer.epoch} epochs in {trained:.0f} s; model saved to {saved} for --finish", flush=True)
+        final = None
+    else:
+        print(f"{name}: {trainer.epoch} epochs in {trained:.0f} s; final evaluation on "
+              f"{min(len(test), args.final_images):,} test images at K={args.final_k}", flush=True)
+        nll, final_seconds = final_nll(model, test[: args.final_images], args.final_k, name)
+        print(f"{name}: final test NLL {nll:.2f} (K={args.final_k}) in {final_seconds:.0f} s", flush=True)
+        final = {"nll": nll, "k": args.final_k, "images": min(len(test), args.final_images), "seconds": final_seconds}
     return {
         "name": name, "preset": preset, "model": spec, "binarization": binarization,
         "budget_minutes": args.budget_minutes, "epochs": trainer.epoch, "train_seconds": trained,
@@ -211,7 +307,7 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
         "still_falling": falling, "drop_last_fifth": drop,
         "still_falling_rule": f"last probe more than {FALLING_NATS} nat below the best probe before 80% of training time",
         "reached_86_76": {"seconds": hit[0], "epoch": hit[1]},
-        "final": {"nll": final, "k": args.final_k, "images": min(len(test), args.final_images), "seconds": final_seconds},
+        "final": final, "saved_model": None if saved is None else str(saved),
         "threads": args.threads, "torch_threads": torch.get_num_threads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "machine": {"cpu": cpu_name(), "arch": platform.machine(), "cores": os.cpu_count(), "host": platform.node()},

@@ -1,0 +1,57 @@
+"""benchmarks/mnist_nll.py's final NLL scored in parts (--final-later, --finish --final-part): the parts are one pass."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from mnist_nll import final_log_px, finish, part_bounds  # noqa: E402 - benchmarks/ is not a package
+
+from vaekit.config import ModelConfig, RunConfig  # noqa: E402
+from vaekit.model_files import save_model  # noqa: E402
+from vaekit.models import build_model  # noqa: E402
+
+
+@pytest.mark.parametrize(("images", "parts", "chunk"), [(10_000, 2, 10), (10_000, 3, 10), (1_100, 2, 500), (7, 4, 10)])
+def test_parts_start_on_chunk_starts_and_cover_the_images_once(images, parts, chunk):
+    bounds = part_bounds(images, parts, chunk)
+    assert len(bounds) == parts + 1
+    assert bounds[0] == 0 and bounds[-1] == images
+    assert bounds == sorted(bounds)
+    assert all(b % chunk == 0 or b == images for b in bounds[:-1])  # a chunk's start, or the end (an empty part)
+    if images >= parts * chunk:  # room for every part: none is empty, and none is more than a chunk over its share
+        assert all(hi - lo >= 1 and hi - lo <= images // parts + chunk for lo, hi in zip(bounds, bounds[1:]))
+
+
+def _model():
+    torch.manual_seed(0)
+    config = ModelConfig(input_shape=(1, 4, 4), arch="mlp", latent_dim=2, hidden_dims=(8,), likelihood="bernoulli")
+    return build_model(config), config
+
+
+def test_two_parts_side_by_side_fill_in_the_record_with_what_one_pass_gives(tmp_path):
+    model, config = _model()
+    test = (torch.rand(1_100, 1, 4, 4, generator=torch.Generator().manual_seed(1)) < 0.4).float()
+    saved = tmp_path / "models" / "m"
+    save_model(saved, model, RunConfig(model=config))
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps({"name": "tiny", "saved_model": str(saved), "final": None}))
+
+    def run(part: str) -> dict:
+        finish(record, test, argparse.Namespace(final_part=part, final_images=len(test), final_k=3))
+        return json.loads(record.read_text())
+
+    assert run("2/2")["final"] is None  # one part alone leaves the record waiting
+    final = run("1/2")["final"]
+    one_pass, _ = final_log_px(model.eval(), test, 3, "tiny")
+    assert final["images"] == 1_100 and final["k"] == 3 and final["parts"] == 2
+    assert final["nll"] == pytest.approx(-one_pass.mean().item(), abs=1e-9)
+    # and the parts' noise is one pass's, not merely the same mean by chance: another seed would move it
+    shifted, _ = final_log_px(model.eval(), test, 3, "tiny", offset=500)
+    assert shifted.mean().item() != pytest.approx(one_pass.mean().item(), abs=1e-6)
