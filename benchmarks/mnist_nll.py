@@ -204,13 +204,13 @@ def final_nll(model: torch.nn.Module, x: torch.Tensor, k: int, name: str) -> tup
     return -log_px.mean().item(), seconds
 
 
-def finish(path: Path, test: torch.Tensor, args) -> str:
+def finish(path: Path, test: torch.Tensor, args) -> None:
     """Score part ``--final-part I/N`` of the test images with a ``--final-later`` record's saved model.
 
     Each part's per-image log-likelihoods go to a JSON file beside the saved
     model; when every part is there, the record gets its final NLL (their
     mean) and its seconds (their sum). Two processes can score the halves of
-    one model's test set side by side. Returns the record's path.
+    one model's test set side by side.
     """
     from vaekit.io import load  # noqa: PLC0415 - only this mode reads a saved model
 
@@ -233,7 +233,7 @@ def finish(path: Path, test: torch.Tensor, args) -> str:
     done = [saved / f"{tag}_part{i}of{parts}.json" for i in range(1, parts + 1)]
     if not all(f.is_file() for f in done):
         print(f"{record['name']}: waiting for the other parts of {tag}", flush=True)
-        return str(path)
+        return
     scored = [json.loads(f.read_text()) for f in done]
     every = torch.tensor([v for s in scored for v in s["log_px"]], dtype=torch.float64)
     record["final"] = {"nll": -every.mean().item(), "k": args.final_k, "images": len(every),
@@ -242,7 +242,6 @@ def finish(path: Path, test: torch.Tensor, args) -> str:
     atomic_write(path, lambda f: f.write(json.dumps(record, indent=1)), mode="w")
     print(f"{record['name']}: final test NLL {record['final']['nll']:.2f} (K={args.final_k}, {len(every):,} images); "
           f"wrote {path}", flush=True)
-    return str(path)
 
 
 def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, probe: torch.Tensor) -> dict:

@@ -147,7 +147,7 @@ def target_lines(results: list[dict]) -> list[str]:
             note += f" (budgets differ: {t['minutes'][0]} vs {t['minutes'][1]} min)"
         elif "minutes" in t:
             note += f" (both {t['minutes'][0]} training min"
-            trained = t.get("trained_minutes", t["minutes"])  # a schedule that ends first leaves budget unused
+            trained = t["trained_minutes"]  # a schedule that ends first leaves budget unused
             if max(abs(m - t["minutes"][0]) for m in trained) >= 0.5:
                 note += f" of budget; trained {trained[0]:.1f} and {trained[1]:.1f}: the schedules ended first"
             note += ")"

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from vaekit.data.progress import progress_bar
 from vaekit.errors import DataError
-from vaekit.likelihoods import BernoulliLikelihood
+from vaekit.likelihoods import BernoulliLikelihood, is_binary  # noqa: F401 - is_binary: evaluation.is_binary for its callers
 from vaekit.objectives import kl_divergence
 
 EVAL_BATCH_SIZE = 1024
@@ -35,12 +35,6 @@ def binarize_once(x: Tensor | np.ndarray, seed: int = 0) -> Tensor:
     """
     x = torch.as_tensor(x, dtype=torch.float32)
     return torch.bernoulli(x, generator=torch.Generator(device=x.device).manual_seed(seed))
-
-
-def is_binary(x: Tensor | np.ndarray) -> bool:
-    """Whether every value of ``x`` is 0 or 1 (then :func:`binarize_once` changes nothing)."""
-    x = torch.as_tensor(x)
-    return bool(((x == 0) | (x == 1)).all())
 
 
 def likelihood_kind(model: nn.Module) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -25,6 +26,12 @@ from vaekit.errors import ConfigError
 # density cannot collapse onto a single training point.
 LOG_STD_MIN, LOG_STD_MAX = -7.0, 5.0
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def is_binary(x: Tensor | np.ndarray) -> bool:
+    """Whether every value of ``x`` is 0 or 1 (then binarizing it changes nothing)."""
+    x = torch.as_tensor(x)
+    return bool(((x == 0) | (x == 1)).all())
 
 
 class Likelihood(nn.Module):
@@ -105,7 +112,7 @@ class BernoulliLikelihood(Likelihood):
 
     def on_support(self, x: Tensor) -> bool:
         """Only 0s and 1s: on grey values the Bernoulli's -log p is a cross-entropy, not a code length."""
-        return bool(((x == 0) | (x == 1)).all())
+        return is_binary(x)
 
 
 class GaussianLikelihood(Likelihood):
