@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -22,9 +23,10 @@ PRIORS = ("normal", "mog", "vamp")
 
 def config(arch: str = "mlp", prior: str = "normal", **kw) -> ModelConfig:
     """A tiny hvae: z1 of 3 dimensions, z2 of 2."""
+    kw.setdefault("options", {"top_latent_dim": Z2})
     return ModelConfig(
         model="hvae", input_shape=SHAPE, arch=arch, latent_dim=Z1, hidden_dims=(16,), conv_channels=(4, 8),
-        prior=prior, prior_components=3, pseudo_inputs=6, options={"top_latent_dim": Z2}, **kw,
+        prior=prior, prior_components=3, pseudo_inputs=6, **kw,
     )
 
 
@@ -64,7 +66,7 @@ def test_hvae_is_registered_and_sizes_its_levels():
     assert MODELS["hvae"] is HVAE
     model = build()
     assert (model.bottom_dim, model.latent_dim, model.noise_dim) == (Z1, Z2, Z1 + Z2)
-    assert model.config.model == "hvae" and model.config.options == {"top_latent_dim": Z2}
+    assert model.config.model == "hvae" and model.config.options == {"top_latent_dim": Z2, "x_branch": "encoder"}
     same = build_model(dataclasses.replace(config(), options={}))  # 0 = the same size as z1
     assert same.latent_dim == same.bottom_dim == Z1
 
@@ -72,7 +74,9 @@ def test_hvae_is_registered_and_sizes_its_levels():
 def test_bad_settings_and_labels_are_refused(x):
     with pytest.raises(ConfigError, match="top_latent_dim.*must be >= 0"):
         build_model(dataclasses.replace(config(), options={"top_latent_dim": -1}))
-    with pytest.raises(ConfigError, match="has no option 'iw_samples'; its options are top_latent_dim"):
+    with pytest.raises(ConfigError, match="invalid value for 'x_branch': 'shared' \\(choose from encoder, layer\\)"):
+        build_model(dataclasses.replace(config(), options={"x_branch": "shared"}))
+    with pytest.raises(ConfigError, match="has no option 'iw_samples'; its options are top_latent_dim, x_branch"):
         build_model(dataclasses.replace(config(), options={"iw_samples": 3}))
     with pytest.raises(ConfigError, match="posterior 'iaf'"):
         build(posterior="iaf")
@@ -81,6 +85,18 @@ def test_bad_settings_and_labels_are_refused(x):
     for call in (lambda: model.loss_terms(x, y=y), lambda: model.log_weights(x, 2, y=y), lambda: model.embed(x, y=y)):
         with pytest.raises(DataError, match="not conditioned on labels"):
             call()
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_the_layer_x_branch_is_one_hidden_layer_on_the_flat_input_whatever_the_arch(arch):
+    full, light = build(arch), build(arch, options={"top_latent_dim": Z2, "x_branch": "layer"})
+    linears = [m for m in light.encoder_z1.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(64, 16), (16, 2 * Z1)]  # 8x8 -> 16 -> 2 * Z1
+    assert not any(isinstance(m, torch.nn.Conv2d) for m in light.encoder_z1.modules())
+    assert type(full.encoder_z1) is type(full.encoder)  # the default: a second encoder of the arch
+    # Only q(z1|x, z2)'s x branch differs: the other networks are the same shapes.
+    shapes = lambda m: {k: v.shape for k, v in m.state_dict().items() if not k.startswith("encoder_z1.")}  # noqa: E731
+    assert shapes(full) == shapes(light)
 
 
 # --------------------------------------------------------------------------- objective
@@ -112,8 +128,9 @@ def test_eps_of_the_top_level_alone_is_refused_with_the_size_it_needs(x):
 
 
 @pytest.mark.parametrize("prior", PRIORS)
-def test_gradients_reach_every_parameter(prior, x):
-    model = build(prior=prior)
+@pytest.mark.parametrize("x_branch", ["encoder", "layer"])
+def test_gradients_reach_every_parameter(prior, x_branch, x):
+    model = build(prior=prior, options={"top_latent_dim": Z2, "x_branch": x_branch})
     terms = model.loss_terms(x, seeded())
     assert (terms.kl_per_dim is None) == (prior != "normal")  # a mixture's KL is the Monte Carlo estimate
     terms.loss(1.0).mean().backward()
@@ -215,8 +232,23 @@ def test_vaekit_train_writes_a_run_folder_that_loads_identically(prior, x, tmp_p
         x.numpy(), out=tmp_path / "run", epochs=1, prior=prior, pseudo_inputs=6, **SMALL
     )
     back = vaekit.load(tmp_path / "run")
-    assert back.config.prior == prior and back.config.options == {"top_latent_dim": Z2}
+    assert back.config.prior == prior and back.config.options == {"top_latent_dim": Z2, "x_branch": "encoder"}
     assert_same_model(result.model, back, x)
+
+
+@pytest.mark.filterwarnings("ignore:posterior collapse")
+def test_the_x_branch_is_saved_and_a_config_written_before_it_loads_as_the_full_encoder(x, tmp_path):
+    light = vaekit.train(x.numpy(), out=tmp_path / "light", epochs=1, **{**SMALL, "options": {"top_latent_dim": Z2, "x_branch": "layer"}})
+    back = vaekit.load(tmp_path / "light")
+    assert back.config.options["x_branch"] == "layer"
+    assert_same_model(light.model, back, x)
+    # A run folder written before the option existed names top_latent_dim alone: it is the full encoder.
+    run = tmp_path / "before"
+    vaekit.train(x.numpy(), out=run, epochs=1, **SMALL)
+    config = json.loads((run / "config.json").read_text())
+    config["model"]["options"] = {"top_latent_dim": Z2}
+    (run / "config.json").write_text(json.dumps(config))
+    assert vaekit.load(run).config.options == {"top_latent_dim": Z2, "x_branch": "encoder"}
 
 
 @pytest.mark.filterwarnings("ignore:posterior collapse")

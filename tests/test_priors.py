@@ -184,9 +184,10 @@ def test_a_mog_prior_learns_where_the_codes_are():
     [
         ["--prior", "vamp", "--pseudo-inputs", "6", "--posterior", "iaf"],
         ["--prior", "mog", "--prior-components", "3"],
-        ["--model", "hvae", "--prior", "vamp", "--pseudo-inputs", "6", "--option", "top_latent_dim=2"],
+        ["--model", "hvae", "--prior", "vamp", "--pseudo-inputs", "6", "--option", "top_latent_dim=2",
+         "--option", "x_branch=layer"],
     ],
-    ids=["vamp-iaf", "mog", "hvae-vamp"],
+    ids=["vamp-iaf", "mog", "hvae-vamp-layer"],
 )
 def test_the_cli_trains_resumes_bitwise_samples_evaluates_and_traverses_every_part(tmp_path, capsys, flags):
     from safetensors.torch import load_file

@@ -56,7 +56,7 @@ class ModelConfig:
     model: str = "vae"
     """Model family from the registry ``vaekit.models.MODELS``: vae, iwae (k-sample bound), cvae (conditioned on labels), m2 (semi-supervised), hvae (two latent levels)."""
     options: dict[str, Any] = field(default_factory=dict)
-    """The model family's own settings, checked by its ``Options`` dataclass: iwae {iw_samples}, m2 {classifier_weight}, hvae {top_latent_dim}; on the CLI: --option KEY=VALUE."""
+    """The model family's own settings, checked by its ``Options`` dataclass: iwae {iw_samples}, m2 {classifier_weight}, hvae {top_latent_dim, x_branch}; on the CLI: --option KEY=VALUE."""
     arch: str = "auto"
     """``mlp``, ``conv``, ``resnet`` (residual conv) for images, ``conv1d`` or ``gru`` for sequences (C, T), or ``auto``: conv for images, conv1d for sequences, mlp for vectors."""
     latent_dim: int = 16

@@ -33,13 +33,15 @@ from torch.distributions import Distribution
 from vaekit.config import ModelConfig
 from vaekit.errors import ConfigError, DataError
 from vaekit.models.vae import VAE, by_batch
-from vaekit.networks import ACTIVATIONS, build_networks
+from vaekit.networks import ACTIVATIONS, MLPEncoder, build_networks
 from vaekit.objectives import LossTerms, kl_divergence
 from vaekit.posteriors import LOGVAR_MAX, LOGVAR_MIN, DiagonalGaussian, reparameterize, standard_normal_noise
 from vaekit.priors import Prior
 
 #: What ``embed(level=...)`` returns: z2, z1, or both side by side (z1, z2).
 LEVELS = ("top", "bottom", "both")
+#: What q(z1|x, z2) reads of x (``--option x_branch=...``): a full encoder, or one hidden layer.
+X_BRANCHES = ("encoder", "layer")
 
 
 def _gaussian(params: Tensor) -> DiagonalGaussian:
@@ -65,11 +67,18 @@ class HVAE(VAE):
     class Options:
         top_latent_dim: int = 0
         """Dimensions of the top latent z2 (what p(z2), embeddings, traversals and samples use); 0 = latent_dim, the size of z1."""
+        x_branch: str = "encoder"
+        """What q(z1|x, z2) reads of x: "encoder", a second encoder of the configured arch; "layer", one
+        hidden layer on the flattened input, as in Tomczak & Welling's q(z1|x, z2) (a cheaper step)."""
 
         def validate(self) -> None:
             if self.top_latent_dim < 0:
                 raise ConfigError(
                     f"invalid value for 'top_latent_dim': {self.top_latent_dim} (must be >= 0; 0 = latent_dim)"
+                )
+            if self.x_branch not in X_BRANCHES:
+                raise ConfigError(
+                    f"invalid value for 'x_branch': {self.x_branch!r} (choose from {', '.join(X_BRANCHES)})"
                 )
 
     @classmethod
@@ -92,10 +101,13 @@ class HVAE(VAE):
         z1, z2 = self.bottom_dim, self.latent_dim
         width = config.hidden_dims[-1]  # the innermost MLP width: these networks sit next to a latent code
         act = ACTIVATIONS[config.activation]
-        # q(z1|x, z2): x has its own encoder (any arch: mlp, conv, resnet) whose output h(x) (B, 2 * Z1) is
-        # merged with z2 by a small MLP. Not the top encoder's features: that network may be the user's own,
-        # whose inside vaekit cannot see; Tomczak & Welling's q(z1|x, z2) too has an x branch and a z2 branch.
-        self.encoder_z1, _ = build_networks(dataclasses.replace(config, latent_dim=z1))
+        # q(z1|x, z2): x has its own branch whose output h(x) (B, 2 * Z1) is merged with z2 by a small MLP.
+        # Not the top encoder's features: that network may be the user's own, whose inside vaekit cannot
+        # see; Tomczak & Welling's q(z1|x, z2) too has an x branch and a z2 branch.
+        if self.options.x_branch == "layer":  # their x branch: one hidden layer on x
+            self.encoder_z1: nn.Module = MLPEncoder(config.input_shape, z1, (width,), config.activation)
+        else:  # a second encoder of the configured arch (mlp, conv, resnet, ...)
+            self.encoder_z1, _ = build_networks(dataclasses.replace(config, latent_dim=z1))
         self.posterior_z1 = nn.Sequential(nn.Linear(2 * z1 + z2, width), act(), nn.Linear(width, 2 * z1))
         # p(z1|z2): an MLP on z2 to the mean and log-variance of z1.
         self.prior_z1 = nn.Sequential(nn.Linear(z2, width), act(), nn.Linear(width, 2 * z1))
