@@ -70,6 +70,24 @@ def test_progress_bar_only_on_a_terminal(monkeypatch, tiny_images, capsys):
     assert re.search(r"s/epoch, about \d+ s left\)$", first) and "left" not in last
 
 
+def test_a_log_without_a_bar_shows_progress_inside_a_long_epoch(monkeypatch, tiny_images, capsys):
+    import sys
+
+    from vaekit.training import trainer
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    monkeypatch.setattr(trainer, "HEARTBEAT_S", 0.0)  # every step is "a minute later"
+    vaekit.train(tiny_images, **{**SMALL, "quiet": False})
+    steps = [line for line in capsys.readouterr().err.splitlines() if ": step " in line]
+    assert steps, "no in-epoch line"
+    assert re.fullmatch(r"epoch 1/2: step 1/\d+ \(\d+%\), about \d+ s left in this epoch", steps[0])
+    assert steps[-1].startswith("epoch 2/2: step ")
+    # On a terminal the bar shows the steps: no such lines.
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    vaekit.train(tiny_images, **{**SMALL, "quiet": False})
+    assert ": step " not in capsys.readouterr().err
+
+
 def test_a_second_run_into_a_busy_folder_is_refused(tmp_path, tiny_images):
     from vaekit.runs import run_lock
 

@@ -41,6 +41,9 @@ from vaekit.training.batches import BatchSource, batch_source
 from vaekit.training.checkpoint import load_latest_checkpoint, save_checkpoint
 
 TERMS = ("loss", "reconstruction", "kl")
+#: Seconds between the in-epoch lines of a log without a progress bar (a CI log, a file): an epoch
+#: that takes minutes still shows that it is moving and how far it has got.
+HEARTBEAT_S = 60.0
 
 
 class TrainingError(VaekitError):
@@ -309,13 +312,18 @@ class Trainer:
         bar = self._bar = self._progress_bar(steps_per_epoch)
         try:
             while self.epoch < last and not self.stopped_early:
-                started = time.perf_counter()
+                started = heartbeat = time.perf_counter()
+                resumed_at = self.batch_in_epoch  # > 0 when a run resumes mid-epoch
                 self.model.train()
                 for xb, yb in source.epoch(self.epoch, self.batch_in_epoch):
                     self._train_step(xb, steps_per_epoch, yb)
                     self.batch_in_epoch += 1
                     if bar is not None:
                         bar.update(1)
+                    elif self.log is not None and time.perf_counter() - heartbeat >= HEARTBEAT_S:
+                        heartbeat = time.perf_counter()
+                        rate = (heartbeat - started) / (self.batch_in_epoch - resumed_at)  # s/step
+                        self.log(_in_epoch(self.epoch, cfg.epochs, self.batch_in_epoch, steps_per_epoch, rate))
                     every = cfg.checkpoint_every
                     if every and self.step % every == 0 and self.batch_in_epoch < steps_per_epoch:
                         self.save()  # mid-epoch only: _end_epoch saves at the end
@@ -569,6 +577,13 @@ def _set_global_rng_state(state: dict[str, Any]) -> None:
     has_gauss, cached = state["numpy_gauss"]
     np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], has_gauss, cached))
     random.setstate((state["python_version"], tuple(state["python"].tolist()), state["python_gauss"]))
+
+
+def _in_epoch(epoch: int, epochs: int, step: int, steps: int, seconds_per_step: float) -> str:
+    """``epoch 3/20: step 1200/4000 (30%), about 2 min left in this epoch``: a log line inside a long epoch."""
+    left = seconds_per_step * (steps - step)
+    eta = f"{left:.0f} s" if left < 90 else f"{left / 60:.0f} min"
+    return f"epoch {epoch + 1}/{epochs}: step {step}/{steps} ({100 * step // steps}%), about {eta} left in this epoch"
 
 
 def _time_left(seconds_per_epoch: float, epochs_left: int) -> str:
