@@ -342,3 +342,33 @@ def test_embed_and_reconstruct_run_in_batches_into_one_output():
     assert codes.shape == (len(x), 3) and recon.shape == x.shape
     assert torch.allclose(codes[-7:], model.embed(x[-7:]), atol=1e-6)
     assert torch.allclose(recon[:5], model.reconstruct(x[:5]), atol=1e-6)
+
+
+def test_mean_over_draws_gives_each_row_the_same_draws_whatever_the_chunk():
+    import numpy as np
+
+    from vaekit.models.vae import mean_over_draws
+
+    model = tiny(shape=(1, 6, 6))
+    x = (torch.rand(10, 1, 6, 6, generator=torch.Generator().manual_seed(1)) > 0.5).float().numpy()
+
+    def neg_elbo(xb, eps):
+        terms = model.loss_terms(xb, eps=eps)
+        return terms.reconstruction + terms.kl  # (B,)
+
+    whole = mean_over_draws(model, x, 4, 64, neg_elbo)
+    assert whole.shape == (10,) and whole.dtype == np.float64
+    # Common random numbers: rows scored 3 at a time, or alone, get the same scores (to float32 rounding:
+    # another batch size may sum in another order; another draw would move a score by nats).
+    np.testing.assert_allclose(mean_over_draws(model, x, 4, 3, neg_elbo), whole, rtol=1e-6)
+    np.testing.assert_allclose(mean_over_draws(model, x[7:8], 4, 64, neg_elbo), whole[7:8], rtol=1e-6)
+    # The mean of the draws: the draws are the seeded standard normals, one per draw.
+    eps = torch.randn(4, model.noise_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        by_hand = torch.stack([neg_elbo(torch.from_numpy(x), e).double() for e in eps]).mean(0)
+    np.testing.assert_allclose(whole, by_hand.numpy(), rtol=1e-6)
+    assert not np.allclose(mean_over_draws(model, x, 1, 64, neg_elbo), whole)  # more draws, another mean
+    # A score per element keeps its shape; no rows give an empty output of that shape.
+    per_pixel = lambda xb, e: model.reconstruction_elements(xb, eps=e)[0]  # noqa: E731 - (B, 1, 6, 6)
+    assert mean_over_draws(model, x, 2, 4, per_pixel).shape == (10, 1, 6, 6)
+    assert mean_over_draws(model, x[:0], 2, 4, per_pixel).shape == (0, 1, 6, 6)

@@ -33,6 +33,7 @@ from vaekit.evaluation import iw_log_likelihood
 from vaekit.files import atomic_write
 from vaekit.io import load, load_run_config, save_model
 from vaekit.models import build_model
+from vaekit.models.vae import mean_over_draws
 from vaekit.series_detection import AGGREGATIONS, reading_scores, stream_scores
 from vaekit.tabular import TablePreprocessor
 from vaekit.training import Trainer
@@ -828,29 +829,22 @@ def _renamed_score(value: Any) -> Any:
 
 def _mean_neg_elbo(model, x: np.ndarray, n_samples: int, score_type: str) -> np.ndarray:
     """Per-row -ELBO (or reconstruction loss, or -log p(x) by importance sampling), over ``n_samples`` draws."""
-    device = next(model.parameters()).device
-    # The same seeded draws for every row and every call (common random numbers): a row's
-    # score depends on the model and that row only, not on the rows scored beside it.
-    g = torch.Generator(device=device).manual_seed(0)
-    eps = torch.randn(n_samples, model.noise_dim, generator=g, device=device)  # (S, Z): the model's standard-normal noise per draw
-    # One output, allocated up front: per-chunk results kept in a list between the large
-    # short-lived buffers of each chunk fragment the heap, and resident memory grows (issue 18).
-    scores = np.empty(len(x), dtype=np.float64)  # (N,)
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, len(x), SCORE_CHUNK):
-            xb = torch.from_numpy(np.ascontiguousarray(x[start : start + SCORE_CHUNK])).to(device)
-            rows = slice(start, start + len(xb))
-            if score_type == "iw":
-                scores[rows] = (-iw_log_likelihood(model, xb, k=n_samples, seed=start)[0].double()).numpy()
-                continue
-            total = torch.zeros(len(xb), dtype=torch.float64, device=device)
-            for e in eps:
-                terms = model.loss_terms(xb, eps=e)
-                part = terms.reconstruction if score_type == "reconstruction" else terms.reconstruction + terms.kl
-                total += part.double()
-            scores[rows] = (total / n_samples).cpu().numpy()
-    return scores
+    if score_type == "iw":
+        device = next(model.parameters()).device
+        scores = np.empty(len(x), dtype=np.float64)  # (N,): allocated once (see mean_over_draws)
+        model.eval()
+        with torch.no_grad():
+            for start in range(0, len(x), SCORE_CHUNK):
+                xb = torch.from_numpy(np.ascontiguousarray(x[start : start + SCORE_CHUNK])).to(device)
+                log_px = iw_log_likelihood(model, xb, k=n_samples, seed=start)[0]  # (B,): seeded by its first row
+                scores[start : start + len(xb)] = (-log_px.double()).cpu().numpy()
+        return scores
+
+    def score(xb: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        terms = model.loss_terms(xb, eps=eps)
+        return terms.reconstruction if score_type == "reconstruction" else terms.reconstruction + terms.kl  # (B,)
+
+    return mean_over_draws(model, x, n_samples, SCORE_CHUNK, score)
 
 
 def _parse_time(text: str) -> Any:

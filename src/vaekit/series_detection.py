@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vaekit.models.vae import mean_over_draws
 from vaekit.timeseries import last_step, per_reading, sliding_windows
 
 AGGREGATIONS = ("mean", "window", "last")
@@ -38,21 +39,12 @@ def score_windows(model, windows: np.ndarray, n_samples: int, per_step: bool) ->
     are the same seeded noise for every window (common random numbers), so a
     window's score depends on the model and that window only.
     """
-    device = next(model.parameters()).device
-    g = torch.Generator(device=device).manual_seed(0)
-    eps = torch.randn(n_samples, model.noise_dim, generator=g, device=device)  # (S, Z)
-    m, _, w = windows.shape
-    out = np.empty((m, w) if per_step else (m,), dtype=np.float64)  # preallocated: no list of chunks
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, m, WINDOW_CHUNK):
-            xb = torch.from_numpy(np.ascontiguousarray(windows[start : start + WINDOW_CHUNK])).to(device)
-            total = torch.zeros(out[start : start + len(xb)].shape, dtype=torch.float64, device=device)
-            for e in eps:
-                nll, kl = model.reconstruction_elements(xb, eps=e)  # (B, C, W), (B,)
-                total += nll.sum(1).double() if per_step else (nll.sum((1, 2)) + kl).double()
-            out[start : start + len(xb)] = (total / n_samples).cpu().numpy()
-    return out
+
+    def score(xb: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        nll, kl = model.reconstruction_elements(xb, eps=eps)  # (B, C, W), (B,)
+        return nll.sum(1) if per_step else nll.sum((1, 2)) + kl  # (B, W) or (B,)
+
+    return mean_over_draws(model, windows, n_samples, WINDOW_CHUNK, score)
 
 
 def reading_scores(model, values: np.ndarray, window: int, n_samples: int, aggregation: str) -> dict[str, np.ndarray]:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
@@ -68,6 +69,36 @@ def by_batch(fn: Callable[[Tensor, Tensor | None], Tensor], x: Tensor, y: Tensor
     for start in range(INFERENCE_BATCH, len(x), INFERENCE_BATCH):
         out[start : start + INFERENCE_BATCH] = batch(slice(start, start + INFERENCE_BATCH))
     return out
+
+
+def mean_over_draws(
+    model: nn.Module, x: np.ndarray, n_samples: int, chunk: int, score: Callable[[Tensor, Tensor], Tensor]
+) -> np.ndarray:
+    """The mean over ``n_samples`` draws of the model's noise of ``score(x_chunk, eps)`` (B, ...), for
+    rows of ``x`` (N, ...) taken ``chunk`` at a time: (N, ...) float64.
+
+    The draws are seeded and the same for every row and every call (common
+    random numbers): a row's score depends on the model and that row only, not
+    on the rows scored beside it. The output is allocated once: per-chunk results kept in a list
+    between each chunk's large short-lived buffers fragment the heap, and resident memory grows.
+    """
+    device = next(model.parameters()).device
+    g = torch.Generator(device=device).manual_seed(0)
+    eps = torch.randn(n_samples, model.noise_dim, generator=g, device=device)  # (S, Z): the noise of each draw
+    out: np.ndarray | None = None
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, max(len(x), 1), chunk):  # no rows: one empty chunk gives the output's shape
+            xb = torch.from_numpy(np.ascontiguousarray(x[start : start + chunk])).to(device)
+            total = score(xb, eps[0]).double()
+            for e in eps[1:]:
+                total += score(xb, e).double()
+            if out is None:
+                out = np.empty((len(x), *total.shape[1:]), dtype=np.float64)  # (N, ...)
+            out[start : start + len(xb)] = (total / n_samples).cpu().numpy()
+    assert out is not None
+    return out
+
 
 #: Model families by name (``--model NAME``): a subclass of :class:`VAE` that sets ``name`` is
 #: registered when its class is defined, so a new family is one file (or a class in your own code).
