@@ -93,6 +93,8 @@ def main() -> None:
     parser.add_argument("--static", default=None, help="folder of binarized_mnist_*.mat: train on static binarization")
     parser.add_argument("--presets", "--preset", nargs="+", default=["mnist-mlp"], help="presets trained in turn")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override preset keys (every preset)")
+    parser.add_argument("--option", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="set a model family's option (every preset), as vaekit train --option")
     parser.add_argument("--budget-minutes", type=float, default=30.0, help="training wall time per model")
     parser.add_argument("--eval-every", type=int, default=10, help="epochs between NLL probes (every epoch for the first 10)")
     parser.add_argument("--eval-images", type=int, default=500, help="test images of the probe")
@@ -151,7 +153,8 @@ def main() -> None:
 def record_tag(record: dict) -> str:
     """File name of a record: preset, binarization, and the model when it is not the plain ``vae``."""
     model = "" if record["model"] == "vae" else "_" + record["model"].replace(":", "")
-    return f"mnist_nll_{record['preset']}_{record['binarization']}{model}"
+    options = "".join(f"_{key}-{value}" for key, value in record.get("options", {}).items())  # --option
+    return f"mnist_nll_{record['preset']}_{record['binarization']}{model}{options}"
 
 
 def still_falling(curve: list[tuple[float, int, float]]) -> tuple[bool | None, float | None]:
@@ -247,7 +250,9 @@ def finish(path: Path, test: torch.Tensor, args) -> None:
 def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, probe: torch.Tensor) -> dict:
     """Train one model (``vae`` or ``iwae:K``) of ``preset`` for the budget; its record."""
     model_name, _, k = spec.partition(":")
-    overrides = dict(kv.split("=", 1) for kv in args.set)
+    overrides: dict = dict(kv.split("=", 1) for kv in args.set)
+    if args.option:
+        overrides["options"] = dict(kv.split("=", 1) for kv in args.option)
     if model_name != "vae":  # "vae" keeps the preset's own model (e.g. mnist-hvae-vamp's hvae)
         overrides["model"] = model_name
     if k:
@@ -265,6 +270,8 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
     model = build_model(cfg.model)
     trainer = Trainer(model, cfg.train)
     name = preset if spec == "vae" else f"{preset} {model_name} k={k or cfg.model.options.get('iw_samples', 5)}"
+    options = overrides.get("options", {})  # --option: in the name, the record and its file name
+    name += "".join(f" {key}={value}" for key, value in options.items())
     binarization = "static" if args.static else "dynamic"
     date = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -288,7 +295,8 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
     hit = next(((t, e) for t, e, v in curve if v <= BURDA_VAE), (None, None))
     saved = None
     if args.final_later:
-        saved = Path(args.out) / "models" / record_tag({"preset": preset, "binarization": binarization, "model": spec})
+        saved = Path(args.out) / "models" / record_tag(
+            {"preset": preset, "binarization": binarization, "model": spec, "options": options})
         save_model(saved, model, cfg)
         print(f"{name}: {trainer.epoch} epochs in {trained:.0f} s; model saved to {saved} for --finish", flush=True)
         final = None
@@ -299,7 +307,7 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
         print(f"{name}: final test NLL {nll:.2f} (K={args.final_k}) in {final_seconds:.0f} s", flush=True)
         final = {"nll": nll, "k": args.final_k, "images": min(len(test), args.final_images), "seconds": final_seconds}
     return {
-        "name": name, "preset": preset, "model": spec, "binarization": binarization,
+        "name": name, "preset": preset, "model": spec, "binarization": binarization, "options": options,
         "budget_minutes": args.budget_minutes, "epochs": trainer.epoch, "train_seconds": trained,
         "seconds_per_epoch": statistics.median(epoch_seconds), "epoch_seconds": epoch_seconds,
         "probe": {"k": args.eval_k, "images": len(probe)}, "curve": curve,
