@@ -11,7 +11,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from mnist_nll import final_log_px, finish, part_bounds  # noqa: E402 - benchmarks/ is not a package
+from mnist_nll import final_log_px, finish, part_bounds, record_tag  # noqa: E402 - benchmarks/ is not a package
 
 from vaekit.config import ModelConfig, RunConfig  # noqa: E402
 from vaekit.model_files import save_model  # noqa: E402
@@ -55,3 +55,11 @@ def test_two_parts_side_by_side_fill_in_the_record_with_what_one_pass_gives(tmp_
     # and the parts' noise is one pass's, not merely the same mean by chance: another seed would move it
     shifted, _ = final_log_px(model.eval(), test, 3, "tiny", offset=500)
     assert shifted.mean().item() != pytest.approx(one_pass.mean().item(), abs=1e-6)
+
+
+def test_a_record_with_options_gets_a_file_name_of_its_own():
+    record = {"preset": "mnist-hvae-vamp", "binarization": "dynamic", "model": "vae"}
+    assert record_tag(record) == "mnist_nll_mnist-hvae-vamp_dynamic"  # records written before --option
+    assert record_tag({**record, "options": {}}) == "mnist_nll_mnist-hvae-vamp_dynamic"
+    assert record_tag({**record, "options": {"x_branch": "layer"}}) == "mnist_nll_mnist-hvae-vamp_dynamic_x_branch-layer"
+    assert record_tag({**record, "model": "iwae:5"}) == "mnist_nll_mnist-hvae-vamp_dynamic_iwae5"
