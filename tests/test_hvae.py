@@ -259,3 +259,15 @@ def test_resume_from_a_checkpoint_ends_with_bitwise_identical_weights(x, tmp_pat
     assert [r["epoch"] for r in resumed.history] == [1, 2]
     for name, tensor in straight.model.state_dict().items():
         assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+
+
+def test_the_benchmark_preset_takes_the_layer_branch_and_an_option_on_top_keeps_it():
+    from vaekit.runs import resolve_config
+
+    cfg = resolve_config(None, {}, "mnist-hvae-vamp")
+    assert cfg.model.model == "hvae" and cfg.model.options == {"x_branch": "layer"}
+    cfg = resolve_config(None, {"options": {"top_latent_dim": 16}}, "mnist-hvae-vamp")
+    assert cfg.model.options == {"x_branch": "layer", "top_latent_dim": 16}
+    cfg.model.input_shape = (1, 28, 28)
+    model = build_model(cfg.model)
+    assert [type(m).__name__ for m in model.encoder_z1.net] == ["Flatten", "Linear", "ReLU", "Linear"]
