@@ -35,6 +35,9 @@ Rules the record states:
 - ``reached_86_76``: training seconds and epoch of the first probe at or below
   86.76 nats (Burda et al.'s VAE); on the probe subset and K, not the final ones.
 - ``seconds_per_epoch``: the median training seconds of one epoch.
+- ``selected_epoch``: the epoch whose weights the final NLL scores, the best
+  on the validation loss (as a finished ``Trainer.fit`` keeps), also when the
+  budget ends training before the schedule does.
 
 ``--models vae iwae:5`` trains each model on each preset on the same budget
 (the IWAE rows of Burda et al. 2015: the same networks trained on the
@@ -148,6 +151,20 @@ def main() -> None:
 
     print()
     print("\n".join(table(read_records(written))))
+
+
+def keep_best_epoch(trainer: Trainer) -> int:
+    """Leave the model at its best validation epoch, as a finished ``fit`` does; that epoch.
+
+    A budget that ends training before the schedule does stops ``fit`` in a
+    slice, with the last epoch's weights. On static binarization the last is
+    not the best (the model overfits the fixed images), so the final NLL is
+    scored on the epoch the validation loss chose, whichever way training ended.
+    """
+    if trainer.best_state is None:  # no validation data: the last epoch
+        return trainer.epoch
+    trainer.model.load_state_dict(trainer.best_state)
+    return trainer.best_epoch
 
 
 def record_tag(record: dict) -> str:
@@ -291,6 +308,7 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
             print(f"{name}: epoch {trainer.epoch:4d}  train {trained:7.1f} s  test NLL (K={args.eval_k}, "
                   f"{len(probe)} images) {nll:.2f}", flush=True)
 
+    selected_epoch = keep_best_epoch(trainer)
     falling, drop = still_falling(curve)
     hit = next(((t, e) for t, e, v in curve if v <= BURDA_VAE), (None, None))
     saved = None
@@ -308,7 +326,8 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
         final = {"nll": nll, "k": args.final_k, "images": min(len(test), args.final_images), "seconds": final_seconds}
     return {
         "name": name, "preset": preset, "model": spec, "binarization": binarization, "options": options,
-        "budget_minutes": args.budget_minutes, "epochs": trainer.epoch, "train_seconds": trained,
+        "budget_minutes": args.budget_minutes, "epochs": trainer.epoch, "selected_epoch": selected_epoch,
+        "train_seconds": trained,
         "seconds_per_epoch": statistics.median(epoch_seconds), "epoch_seconds": epoch_seconds,
         "probe": {"k": args.eval_k, "images": len(probe)}, "curve": curve,
         "still_falling": falling, "drop_last_fifth": drop,

@@ -63,3 +63,29 @@ def test_a_record_with_options_gets_a_file_name_of_its_own():
     assert record_tag({**record, "options": {}}) == "mnist_nll_mnist-hvae-vamp_dynamic"
     assert record_tag({**record, "options": {"x_branch": "layer"}}) == "mnist_nll_mnist-hvae-vamp_dynamic_x_branch-layer"
     assert record_tag({**record, "model": "iwae:5"}) == "mnist_nll_mnist-hvae-vamp_dynamic_iwae5"
+
+
+def test_a_budget_cut_keeps_the_best_validation_epoch_not_the_last():
+    from mnist_nll import keep_best_epoch  # noqa: PLC0415
+
+    from vaekit.config import TrainConfig  # noqa: PLC0415
+    from vaekit.training import Trainer  # noqa: PLC0415
+
+    model, _ = _model()
+    data = (torch.rand(64, 1, 4, 4, generator=torch.Generator().manual_seed(2)) < 0.4).float()
+    trainer = Trainer(model, TrainConfig(epochs=10, batch_size=16, seed=0))
+    trainer.fit(data[:48], data[48:], until_epoch=3)  # the budget stops it at 3 of 10: the last weights are in
+    assert trainer.epoch == 3 and trainer.best_state is not None
+    best = {k: v.clone() for k, v in trainer.best_state.items()}
+    trainer.best_epoch = 2  # say epoch 2 was best, with weights unlike the last epoch's
+    for v in best.values():
+        v.add_(1.0)
+    trainer.best_state = best
+    assert keep_best_epoch(trainer) == 2
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in best.items())
+
+    no_val = Trainer(_model()[0], TrainConfig(epochs=10, batch_size=16, seed=0, val_fraction=0.0))
+    no_val.fit(data, None, until_epoch=2)
+    before = {k: v.clone() for k, v in no_val.model.state_dict().items()}
+    assert keep_best_epoch(no_val) == 2  # nothing to choose from: the last epoch, weights untouched
+    assert all(torch.equal(no_val.model.state_dict()[k], v) for k, v in before.items())
