@@ -39,6 +39,14 @@ Rules the record states:
   on the validation loss (as a finished ``Trainer.fit`` keeps), also when the
   budget ends training before the schedule does.
 
+``--lr-over-budget`` runs the preset's cosine learning-rate schedule over
+the training seconds of the budget instead of over ``epochs``: each epoch
+takes the rate the cosine gives at the time trained so far, so the rate
+reaches its floor as the budget ends however fast the machine runs
+(``epochs`` becomes a cap). Without it, epochs sized from the first
+minutes are cut by the budget when the VM slows down mid-run, with the rate
+still well above its floor.
+
 ``--models vae iwae:5`` trains each model on each preset on the same budget
 (the IWAE rows of Burda et al. 2015: the same networks trained on the
 k-sample bound). The test images are binarized once with a fixed seed (the
@@ -49,6 +57,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shlex
@@ -99,6 +108,12 @@ def main() -> None:
     parser.add_argument("--option", nargs="*", default=[], metavar="KEY=VALUE",
                         help="set a model family's option (every preset), as vaekit train --option")
     parser.add_argument("--budget-minutes", type=float, default=30.0, help="training wall time per model")
+    parser.add_argument(
+        "--lr-over-budget",
+        action="store_true",
+        help="run the cosine learning-rate schedule over the budget's training seconds, not over epochs "
+        "(epochs becomes a cap)",
+    )
     parser.add_argument("--eval-every", type=int, default=10, help="epochs between NLL probes (every epoch for the first 10)")
     parser.add_argument("--eval-images", type=int, default=500, help="test images of the probe")
     parser.add_argument("--eval-k", type=int, default=1000, help="importance samples of the probe")
@@ -151,6 +166,12 @@ def main() -> None:
 
     print()
     print("\n".join(table(read_records(written))))
+
+
+def cosine_lr(fraction: float, lr: float, lr_min: float) -> float:
+    """The cosine schedule's rate after ``fraction`` (0 to 1, clipped) of training: ``lr`` down to ``lr_min``."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    return lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * fraction))
 
 
 def keep_best_epoch(trainer: Trainer) -> int:
@@ -275,6 +296,11 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
     if k:
         overrides["iw_samples"] = int(k)
     cfg = resolve_config(None, overrides, preset)
+    lr_over_budget = getattr(args, "lr_over_budget", False)
+    if lr_over_budget:
+        if cfg.train.lr_schedule != "cosine":
+            raise SystemExit(f"--lr-over-budget runs a cosine schedule; {preset} has lr_schedule={cfg.train.lr_schedule}")
+        cfg.train.lr_schedule = "constant"  # the trainer leaves the rate alone: set below, epoch by epoch
     if args.static:
         cfg.train.dynamic_binarization = False
     cfg.model.input_shape = train.sample_shape
@@ -297,6 +323,9 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
     trained = 0.0
     budget = args.budget_minutes * 60
     while trainer.epoch < cfg.train.epochs and trained < budget and not trainer.stopped_early:
+        if lr_over_budget:
+            for group in trainer.optimizer.param_groups:
+                group["lr"] = cosine_lr(trained / budget, cfg.train.lr, cfg.train.lr_min)
         started = time.perf_counter()
         trainer.fit(x[train_idx], x[val_idx], until_epoch=trainer.epoch + 1)
         epoch_seconds.append(time.perf_counter() - started)
@@ -308,6 +337,9 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
             print(f"{name}: epoch {trainer.epoch:4d}  train {trained:7.1f} s  test NLL (K={args.eval_k}, "
                   f"{len(probe)} images) {nll:.2f}", flush=True)
 
+    if lr_over_budget and trained < budget:
+        print(f"{name}: the epochs cap ({cfg.train.epochs}) came before the budget, the rate still at "
+              f"{trainer.optimizer.param_groups[0]['lr']:.2e}: raise --set epochs", flush=True)
     selected_epoch = keep_best_epoch(trainer)
     falling, drop = still_falling(curve)
     hit = next(((t, e) for t, e, v in curve if v <= BURDA_VAE), (None, None))
@@ -327,6 +359,8 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
     return {
         "name": name, "preset": preset, "model": spec, "binarization": binarization, "options": options,
         "budget_minutes": args.budget_minutes, "epochs": trainer.epoch, "selected_epoch": selected_epoch,
+        "lr_over_budget": lr_over_budget,
+        "last_lr": trainer.optimizer.param_groups[0]["lr"],
         "train_seconds": trained,
         "seconds_per_epoch": statistics.median(epoch_seconds), "epoch_seconds": epoch_seconds,
         "probe": {"k": args.eval_k, "images": len(probe)}, "curve": curve,

@@ -89,3 +89,34 @@ def test_a_budget_cut_keeps_the_best_validation_epoch_not_the_last():
     before = {k: v.clone() for k, v in no_val.model.state_dict().items()}
     assert keep_best_epoch(no_val) == 2  # nothing to choose from: the last epoch, weights untouched
     assert all(torch.equal(no_val.model.state_dict()[k], v) for k, v in before.items())
+
+
+def test_the_cosine_over_the_budget_starts_at_the_rate_and_ends_at_its_floor():
+    from mnist_nll import cosine_lr  # noqa: PLC0415
+
+    assert cosine_lr(0.0, 1e-3, 1e-4) == pytest.approx(1e-3)
+    assert cosine_lr(0.5, 1e-3, 1e-4) == pytest.approx(5.5e-4)
+    assert cosine_lr(1.0, 1e-3, 1e-4) == pytest.approx(1e-4)
+    assert cosine_lr(1.7, 1e-3, 1e-4) == pytest.approx(1e-4)  # an epoch that ran past the budget
+    rates = [cosine_lr(f / 10, 1e-3, 1e-4) for f in range(11)]
+    assert rates == sorted(rates, reverse=True)
+
+
+def test_a_run_with_the_rate_over_the_budget_ends_near_its_floor_whatever_the_epochs(tmp_path):
+    from mnist_nll import run_model  # noqa: PLC0415
+
+    from vaekit.data import Dataset  # noqa: PLC0415
+
+    g = torch.Generator().manual_seed(3)
+    train = Dataset(x=(torch.rand(96, 1, 28, 28, generator=g) < 0.3).float().numpy(), name="tiny")
+    test = (torch.rand(8, 1, 28, 28, generator=g) < 0.3).float()
+    args = argparse.Namespace(
+        set=["epochs=100000", "hidden_dims=16", "latent_dim=2", "batch_size=32"], option=[], static=None,
+        budget_minutes=0.03, eval_every=1000, eval_k=2, final_later=False, final_images=8, final_k=2,
+        out=str(tmp_path), threads=1, lr_over_budget=True,
+    )
+    record = run_model("mnist-mlp", "vae", args, train, test, test[:4])
+    assert record["lr_over_budget"] and 1 < record["epochs"] < 100000  # the budget ended it, not the cap
+    lr, floor = record["config"]["train"]["lr"], record["config"]["train"]["lr_min"]
+    assert floor <= record["last_lr"] < floor + 0.1 * (lr - floor)  # the last epoch ran near the floor
+    assert record["train_seconds"] >= 0.03 * 60
