@@ -174,20 +174,6 @@ def cosine_lr(fraction: float, lr: float, lr_min: float) -> float:
     return lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * fraction))
 
 
-def keep_best_epoch(trainer: Trainer) -> int:
-    """Leave the model at its best validation epoch, as a finished ``fit`` does; that epoch.
-
-    A budget that ends training before the schedule does stops ``fit`` in a
-    slice, with the last epoch's weights. On static binarization the last is
-    not the best (the model overfits the fixed images), so the final NLL is
-    scored on the epoch the validation loss chose, whichever way training ended.
-    """
-    if trainer.best_state is None:  # no validation data: the last epoch
-        return trainer.epoch
-    trainer.model.load_state_dict(trainer.best_state)
-    return trainer.best_epoch
-
-
 def record_tag(record: dict) -> str:
     """File name of a record: preset, binarization, and the model when it is not the plain ``vae``."""
     model = "" if record["model"] == "vae" else "_" + record["model"].replace(":", "")
@@ -296,7 +282,7 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
     if k:
         overrides["iw_samples"] = int(k)
     cfg = resolve_config(None, overrides, preset)
-    lr_over_budget = getattr(args, "lr_over_budget", False)
+    lr_over_budget = args.lr_over_budget
     if lr_over_budget:
         if cfg.train.lr_schedule != "cosine":
             raise SystemExit(f"--lr-over-budget runs a cosine schedule; {preset} has lr_schedule={cfg.train.lr_schedule}")
@@ -340,7 +326,7 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
     if lr_over_budget and trained < budget:
         print(f"{name}: the epochs cap ({cfg.train.epochs}) came before the budget, the rate still at "
               f"{trainer.optimizer.param_groups[0]['lr']:.2e}: raise --set epochs", flush=True)
-    selected_epoch = keep_best_epoch(trainer)
+    selected_epoch = trainer.keep_best()  # a budget that cut the schedule left the last epoch's weights in
     falling, drop = still_falling(curve)
     hit = next(((t, e) for t, e, v in curve if v <= BURDA_VAE), (None, None))
     saved = None

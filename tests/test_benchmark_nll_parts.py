@@ -66,8 +66,6 @@ def test_a_record_with_options_gets_a_file_name_of_its_own():
 
 
 def test_a_budget_cut_keeps_the_best_validation_epoch_not_the_last():
-    from mnist_nll import keep_best_epoch  # noqa: PLC0415
-
     from vaekit.config import TrainConfig  # noqa: PLC0415
     from vaekit.training import Trainer  # noqa: PLC0415
 
@@ -81,13 +79,13 @@ def test_a_budget_cut_keeps_the_best_validation_epoch_not_the_last():
     for v in best.values():
         v.add_(1.0)
     trainer.best_state = best
-    assert keep_best_epoch(trainer) == 2
+    assert trainer.keep_best() == 2
     assert all(torch.equal(model.state_dict()[k], v) for k, v in best.items())
 
     no_val = Trainer(_model()[0], TrainConfig(epochs=10, batch_size=16, seed=0, val_fraction=0.0))
     no_val.fit(data, None, until_epoch=2)
     before = {k: v.clone() for k, v in no_val.model.state_dict().items()}
-    assert keep_best_epoch(no_val) == 2  # nothing to choose from: the last epoch, weights untouched
+    assert no_val.keep_best() == 2  # nothing to choose from: the last epoch, weights untouched
     assert all(torch.equal(no_val.model.state_dict()[k], v) for k, v in before.items())
 
 

@@ -334,9 +334,21 @@ class Trainer:
             if bar is not None:
                 bar.close()
         finished = self.epoch >= cfg.epochs or self.stopped_early
-        if finished and has_val and self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
+        if finished and has_val:
+            self.keep_best()
         return self.history
+
+    def keep_best(self) -> int:
+        """Put the weights of the best validation epoch back in the model; that epoch.
+
+        ``fit`` does this when training ends; call it after a run that you end
+        yourself between ``until_epoch`` slices (e.g. on a time budget). Without
+        validation data there is nothing to choose from: the last epoch stays.
+        """
+        if self.best_state is None:
+            return self.epoch
+        self.model.load_state_dict(self.best_state)
+        return self.best_epoch
 
     def _first_compiled_step(self, xb: Tensor, steps_per_epoch: int, yb: Tensor | None = None) -> None:
         """The first step with --compile: timed (compilation happens in it), eager if compiling fails."""
