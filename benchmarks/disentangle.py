@@ -43,7 +43,9 @@ Choices, and why:
   (2026-12-02) 2 x 256 at 1e-3 reached MIG 0.032 and 3 x 512 at 1e-3 0.069, at
   25% more time per step.
 - One learning rate for all, 1e-3 (Chen et al.'s dSprites runs); Kim & Mnih
-  used 1e-4 for FactorVAE, too slow for a budget of minutes.
+  used 1e-4 for FactorVAE, too slow for a budget of minutes. ``--lr-min``
+  decays it on a cosine over the steps, the same for every model (the
+  trainer's own schedules step per epoch, and here a run is one epoch).
 - Streaming: ``SpriteGrid().streamed()``, whose blocks hold rows of a fixed
   random permutation of the grid (in grid order, consecutive rows differ in x
   and y only, and a shuffle window would hold a few shapes, scales and
@@ -87,6 +89,7 @@ from typing import Iterator
 import numpy as np
 import torch
 from _machine import cpu_name  # benchmarks/ is the script's path
+from _schedule import cosine_lr
 
 from vaekit.data.sprites import FULL_GRID, SpriteGrid
 from vaekit.disentanglement import (
@@ -116,6 +119,9 @@ MODELS: dict[str, dict] = {
     "beta-vae-6": {"beta": 6.0},  # beta-TCVAE's beta, on the whole KL (Chen et al. 2018 compare at equal beta)
     "beta-tcvae": {"objective": "tcvae", "beta": 6.0, "tc_alpha": 1.0, "tc_gamma": 1.0, "tc_estimator": "mss",
                    "dataset_size": math.prod(FULL_GRID)},  # Chen et al. 2018's dSprites runs
+    # a heavier total-correlation weight: Chen et al. 2018's MIG on dSprites rises with beta up to about 10
+    "beta-tcvae-10": {"objective": "tcvae", "beta": 10.0, "tc_alpha": 1.0, "tc_gamma": 1.0, "tc_estimator": "mss",
+                      "dataset_size": math.prod(FULL_GRID)},
     "factorvae": {"objective": "factorvae", "factor_gamma": 35.0, "discriminator_lr": 1e-3,
                   "discriminator_dims": "512,512,512"},  # gamma: Kim & Mnih 2018; D: the probes above
     "dipvae": {"objective": "dipvae", "dip_lambda_od": 10.0, "dip_lambda_d": 10.0},  # DIP-VAE-II, vaekit's defaults
@@ -155,10 +161,13 @@ class GridBatches(BatchSource):
     grid's next shuffled pass).
     """
 
-    def __init__(self, grid: SpriteGrid, steps: int, batch_size: int, seed: int, every: int = 0) -> None:
+    def __init__(self, grid: SpriteGrid, steps: int, batch_size: int, seed: int, every: int = 0,
+                 lr_min: float | None = None) -> None:
         self.data = grid.streamed(block_rows=BLOCK_ROWS, window_bytes=WINDOW_BYTES)
         self.steps_per_epoch = steps
         self.batch_size, self.seed, self.every = batch_size, seed, every
+        self.lr_min = lr_min  # set: a cosine from the optimiser's rate down to it over the steps (needs the trainer)
+        self.lr: float | None = None  # the starting rate, read from the trainer's optimiser at the first step
         self.trainer: Trainer | None = None  # set to print the running loss with the progress
         self.step_times: list[float] = []  # perf_counter when each batch was handed over, and at the end
 
@@ -177,9 +186,22 @@ class GridBatches(BatchSource):
                 self.step_times.append(time.perf_counter())
                 if self.every and done and done % self.every == 0:
                     last = self._progress(done, last)
+                self._set_lr(done)
                 yield torch.from_numpy(xb), None  # (B, 1, 64, 64) float32 in {0, 1}
                 done += 1
             grid_pass += 1
+
+    def _set_lr(self, done: int) -> None:
+        """With ``lr_min``, the rate of step ``done`` on the cosine over ``steps_per_epoch`` steps."""
+        if self.lr_min is None:
+            return
+        if self.trainer is None:
+            raise ValueError("GridBatches needs its trainer to schedule the learning rate")
+        groups = self.trainer.optimizer.param_groups
+        if self.lr is None:
+            self.lr = groups[0]["lr"]
+        for group in groups:
+            group["lr"] = cosine_lr(done / self.steps_per_epoch, self.lr, self.lr_min)
 
     def _progress(self, done: int, last: tuple[int, float, float, float]) -> tuple[int, float, float, float]:
         step0, time0, sum0, disc0 = last
@@ -211,9 +233,10 @@ def build(name: str, seed: int, threads: int) -> tuple[VAE, object]:
     return build_model(cfg.model), cfg
 
 
-def train(name: str, seed: int, steps: int, threads: int, grid: SpriteGrid, every: int) -> tuple[VAE, GridBatches, float]:
+def train(name: str, seed: int, steps: int, threads: int, grid: SpriteGrid, every: int,
+          lr_min: float | None = None) -> tuple[VAE, GridBatches, float]:
     model, cfg = build(name, seed, threads)
-    source = GridBatches(grid, steps, cfg.train.batch_size, seed, every)
+    source = GridBatches(grid, steps, cfg.train.batch_size, seed, every, lr_min)
     trainer = Trainer(model, cfg.train)
     source.trainer = trainer
     started = time.perf_counter()
@@ -307,7 +330,7 @@ def run_lane(args: argparse.Namespace) -> None:
             log(f"{key}: done already, skipped (--resume)")
             continue
         log(f"run {i}/{len(runs)}: {key}, {args.steps} steps")
-        model, _, seconds = train(name, seed, args.steps, args.threads, grid, args.progress_every)
+        model, _, seconds = train(name, seed, args.steps, args.threads, grid, args.progress_every, args.lr_min)
         folder = out / "models" / f"{name}_s{seed}"
         model.save_pretrained(folder, overwrite=True)
         log(f"{key}: trained in {seconds:.0f} s ({seconds / args.steps * 1e3:.0f} ms/step), saved to {folder}; scoring")
@@ -327,7 +350,7 @@ def run_lane(args: argparse.Namespace) -> None:
 
 def _meta(args: argparse.Namespace) -> dict:
     return {
-        "network": NETWORK, "optimiser": OPTIMISER, "steps": args.steps, "threads": args.threads,
+        "network": NETWORK, "optimiser": OPTIMISER, "steps": args.steps, "lr_min": args.lr_min, "threads": args.threads,
         "metric_points": args.metric_points, "score_points": args.score_points, "recon_rows": args.recon_rows,
         "dci_trees": DCI_TREES, "cpu": cpu_name(), "machine": platform.machine(), "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -489,8 +512,10 @@ def _table(by_model: dict[str, list[dict]], metas: list[dict]) -> list[str]:
         lines += [
             f"Lanes started {', '.join(dates)}; {meta.get('cpu', '?')}, {meta.get('threads', 1)} torch thread per run, "
             f"torch {meta.get('torch', '?')}; {meta.get('steps', '?')} steps of batch "
-            f"{meta.get('optimiser', {}).get('batch_size', '?')} per model and seed; "
-            f"metrics on {meta.get('metric_points', '?')} codes (DCI with {meta.get('dci_trees', '?')} trees), "
+            f"{meta.get('optimiser', {}).get('batch_size', '?')} per model and seed, Adam at "
+            f"{meta.get('optimiser', {}).get('lr', '?')}"
+            + (f" on a cosine down to {meta['lr_min']:g}; " if meta.get("lr_min") is not None else "; ")
+            + f"metrics on {meta.get('metric_points', '?')} codes (DCI with {meta.get('dci_trees', '?')} trees), "
             f"beta-VAE / FactorVAE scores from {meta.get('score_points', '?')} training and "
             f"{meta.get('score_points', 0) // 2} evaluation points / votes; reconstruction over "
             f"{meta.get('recon_rows', '?')} grid rows. Mean ± std (ddof 1) over seeds.",
@@ -639,6 +664,8 @@ def main() -> None:
     parser.add_argument("--models", default=DEFAULT_MODELS, help=f"comma-separated, of {', '.join(MODELS)}")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
     parser.add_argument("--steps", type=int, default=6_500, help="optimiser steps of every model (see --calibrate)")
+    parser.add_argument("--lr-min", type=float,
+                        help="decay every model's rate on a cosine over the steps down to this (default: constant)")
     parser.add_argument("--lane", choices=("a", "b"), help="run every other (model, seed): a the 1st, 3rd, ...")
     parser.add_argument("--json", help="results of this lane, written after each run (default OUT/disentangle_LANE.json)")
     parser.add_argument("--resume", action="store_true", help="skip the runs already in --json")

@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import shlex
@@ -70,6 +69,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _machine import cpu_name  # benchmarks/ is the script's path
+from _schedule import cosine_lr
 
 from vaekit.data import Dataset, load_data, split_indices
 from vaekit.evaluation import binarize_once, iw_log_likelihood
@@ -166,12 +166,6 @@ def main() -> None:
 
     print()
     print("\n".join(table(read_records(written))))
-
-
-def cosine_lr(fraction: float, lr: float, lr_min: float) -> float:
-    """The cosine schedule's rate after ``fraction`` (0 to 1, clipped) of training: ``lr`` down to ``lr_min``."""
-    fraction = min(max(fraction, 0.0), 1.0)
-    return lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * fraction))
 
 
 def record_tag(record: dict) -> str:
