@@ -663,7 +663,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=DEFAULT_MODELS, help=f"comma-separated, of {', '.join(MODELS)}")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
-    parser.add_argument("--steps", type=int, default=6_500, help="optimiser steps of every model (see --calibrate)")
+    parser.add_argument("--steps", type=int, default=8_000, help="optimiser steps of every model (see --calibrate)")
     parser.add_argument("--lr-min", type=float,
                         help="decay every model's rate on a cosine over the steps down to this (default: constant)")
     parser.add_argument("--lane", choices=("a", "b"), help="run every other (model, seed): a the 1st, 3rd, ...")
