@@ -64,6 +64,28 @@ def xs_default():
     return x[:32], x[32:]
 
 
+@pytest.fixture
+def subnormals_kept():
+    """Starts with the process keeping subnormal floats, and leaves it so (the setting is process-wide)."""
+    torch.set_flush_denormal(False)
+    yield
+    torch.set_flush_denormal(False)
+
+
+def _subnormal_survives() -> bool:
+    return (torch.tensor([1e-39]) * 2.0).item() != 0.0  # 2e-39 is below float32's smallest normal, 1.2e-38
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_subnormals_are_flushed_while_training_on_cpu_and_restored_after(subnormals_kept, xs, flush):
+    seen = []
+    trainer = make(flush_denormal=flush, device="cpu", epochs=2)
+    trainer.on_epoch_end.append(lambda _trainer, _row: seen.append(_subnormal_survives()))
+    trainer.fit(*xs)
+    assert seen == [not flush] * 2
+    assert _subnormal_survives()  # the process's own setting is back
+
+
 @pytest.mark.parametrize("checkpoint_every", [0, 3])
 def test_resume_after_a_kill_ends_with_bitwise_identical_weights(tmp_path, xs, checkpoint_every):
     reference = make(checkpoint_every=checkpoint_every)

@@ -310,29 +310,30 @@ class Trainer:
         if has_val and isinstance(val_x, Tensor):
             val_x = devices.place_data(val_x, self.device)
         bar = self._bar = self._progress_bar(steps_per_epoch)
-        try:
-            while self.epoch < last and not self.stopped_early:
-                started = heartbeat = time.perf_counter()
-                resumed_at = self.batch_in_epoch  # > 0 when a run resumes mid-epoch
-                self.model.train()
-                for xb, yb in source.epoch(self.epoch, self.batch_in_epoch):
-                    self._train_step(xb, steps_per_epoch, yb)
-                    self.batch_in_epoch += 1
+        with devices.subnormals_flushed(self.device, cfg.flush_denormal):  # see TrainConfig.flush_denormal
+            try:
+                while self.epoch < last and not self.stopped_early:
+                    started = heartbeat = time.perf_counter()
+                    resumed_at = self.batch_in_epoch  # > 0 when a run resumes mid-epoch
+                    self.model.train()
+                    for xb, yb in source.epoch(self.epoch, self.batch_in_epoch):
+                        self._train_step(xb, steps_per_epoch, yb)
+                        self.batch_in_epoch += 1
+                        if bar is not None:
+                            bar.update(1)
+                        elif self.log is not None and time.perf_counter() - heartbeat >= HEARTBEAT_S:
+                            heartbeat = time.perf_counter()
+                            rate = (heartbeat - started) / (self.batch_in_epoch - resumed_at)  # s/step
+                            self.log(_in_epoch(self.epoch, cfg.epochs, self.batch_in_epoch, steps_per_epoch, rate))
+                        every = cfg.checkpoint_every
+                        if every and self.step % every == 0 and self.batch_in_epoch < steps_per_epoch:
+                            self.save()  # mid-epoch only: _end_epoch saves at the end
+                    self._end_epoch(val_x if has_val else None, steps_per_epoch, time.perf_counter() - started, val_y)
                     if bar is not None:
-                        bar.update(1)
-                    elif self.log is not None and time.perf_counter() - heartbeat >= HEARTBEAT_S:
-                        heartbeat = time.perf_counter()
-                        rate = (heartbeat - started) / (self.batch_in_epoch - resumed_at)  # s/step
-                        self.log(_in_epoch(self.epoch, cfg.epochs, self.batch_in_epoch, steps_per_epoch, rate))
-                    every = cfg.checkpoint_every
-                    if every and self.step % every == 0 and self.batch_in_epoch < steps_per_epoch:
-                        self.save()  # mid-epoch only: _end_epoch saves at the end
-                self._end_epoch(val_x if has_val else None, steps_per_epoch, time.perf_counter() - started, val_y)
+                        bar.set_postfix_str(self._summary(self.history[-1]), refresh=False)
+            finally:
                 if bar is not None:
-                    bar.set_postfix_str(self._summary(self.history[-1]), refresh=False)
-        finally:
-            if bar is not None:
-                bar.close()
+                    bar.close()
         finished = self.epoch >= cfg.epochs or self.stopped_early
         if finished and has_val:
             self.keep_best()
