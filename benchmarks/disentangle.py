@@ -46,6 +46,13 @@ Choices, and why:
   used 1e-4 for FactorVAE, too slow for a budget of minutes. ``--lr-min``
   decays it on a cosine over the steps, the same for every model (the
   trainer's own schedules step per epoch, and here a run is one epoch).
+- Subnormal floats are flushed to zero while training (vaekit's
+  ``TrainConfig.flush_denormal``, on by default since 2026-12-03): without it
+  Adam's running squares of the weights of pixels that are rarely on decay
+  into subnormals, and on an Intel Xeon VM beta-TCVAE's steps slowed from 83
+  to 140 ms by step 1,500 at the same losses. The 2026-12-02 table was
+  trained without (its seconds carry that cost, not its metrics);
+  ``--keep-subnormals`` trains so again, to time it.
 - Streaming: ``SpriteGrid().streamed()``, whose blocks hold rows of a fixed
   random permutation of the grid (in grid order, consecutive rows differ in x
   and y only, and a shuffle window would hold a few shapes, scales and
@@ -223,10 +230,11 @@ class GridBatches(BatchSource):
         return done, now, sum0, disc0
 
 
-def build(name: str, seed: int, threads: int) -> tuple[VAE, object]:
-    """The model ``name`` and its resolved config, seeded."""
+def build(name: str, seed: int, threads: int, flush: bool = True) -> tuple[VAE, object]:
+    """The model ``name`` and its resolved config, seeded; ``flush=False`` keeps subnormal floats."""
     settings = dict(MODELS[name])
-    overrides = {**NETWORK, **OPTIMISER, **settings, "epochs": 1, "seed": seed, "num_threads": threads}
+    overrides = {**NETWORK, **OPTIMISER, **settings, "epochs": 1, "seed": seed, "num_threads": threads,
+                 "flush_denormal": flush}
     cfg = resolve_config(None, overrides, spec_data=False)
     cfg.model.input_shape = (1, 64, 64)
     cfg.validate()
@@ -235,8 +243,8 @@ def build(name: str, seed: int, threads: int) -> tuple[VAE, object]:
 
 
 def train(name: str, seed: int, steps: int, threads: int, grid: SpriteGrid, every: int,
-          lr_min: float | None = None) -> tuple[VAE, GridBatches, float]:
-    model, cfg = build(name, seed, threads)
+          lr_min: float | None = None, flush: bool = True) -> tuple[VAE, GridBatches, float]:
+    model, cfg = build(name, seed, threads, flush)
     source = GridBatches(grid, steps, cfg.train.batch_size, seed, every, lr_min)
     trainer = Trainer(model, cfg.train)
     source.trainer = trainer
@@ -331,7 +339,8 @@ def run_lane(args: argparse.Namespace) -> None:
             log(f"{key}: done already, skipped (--resume)")
             continue
         log(f"run {i}/{len(runs)}: {key}, {args.steps} steps")
-        model, _, seconds = train(name, seed, args.steps, args.threads, grid, args.progress_every, args.lr_min)
+        model, _, seconds = train(name, seed, args.steps, args.threads, grid, args.progress_every, args.lr_min,
+                                  flush=not args.keep_subnormals)
         folder = out / "models" / f"{name}_s{seed}"
         model.save_pretrained(folder, overwrite=True)
         log(f"{key}: trained in {seconds:.0f} s ({seconds / args.steps * 1e3:.0f} ms/step), saved to {folder}; scoring")
@@ -352,6 +361,7 @@ def run_lane(args: argparse.Namespace) -> None:
 def _meta(args: argparse.Namespace) -> dict:
     return {
         "network": NETWORK, "optimiser": OPTIMISER, "steps": args.steps, "lr_min": args.lr_min, "threads": args.threads,
+        "flush_denormal": not args.keep_subnormals,
         "metric_points": args.metric_points, "score_points": args.score_points, "recon_rows": args.recon_rows,
         "dci_trees": DCI_TREES, "cpu": cpu_name(), "machine": platform.machine(), "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -667,6 +677,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8_000, help="optimiser steps of every model (see --calibrate)")
     parser.add_argument("--lr-min", type=float,
                         help="decay every model's rate on a cosine over the steps down to this (default: constant)")
+    parser.add_argument("--keep-subnormals", action="store_true",
+                        help="train without TrainConfig.flush_denormal (the trainer before 2026-12-03), to time its cost")
     parser.add_argument("--lane", choices=("a", "b"), help="run every other (model, seed): a the 1st, 3rd, ...")
     parser.add_argument("--json", help="results of this lane, written after each run (default OUT/disentangle_LANE.json)")
     parser.add_argument("--resume", action="store_true", help="skip the runs already in --json")
