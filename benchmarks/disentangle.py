@@ -386,13 +386,13 @@ def calibrate(args: argparse.Namespace) -> None:
     log(f"data: one window of {window_rows} images rendered in {data_step * window_rows / OPTIMISER['batch_size']:.1f} s, "
         f"{data_step * 1e3:.1f} ms per step")
     for name in args.models:
-        _, source, _ = train(name, 0, warm + timed, args.threads, grid, every=0)
+        _, source, _ = train(name, 0, warm + timed, args.threads, grid, every=0, flush=not args.keep_subnormals)
         per_step[name] = (source.step_times[-1] - source.step_times[warm]) / timed + data_step
         log(f"{name}: {per_step[name] * 1e3:.0f} ms/step with the data (MLP, batch {OPTIMISER['batch_size']}, {args.threads} thread)")
     saved = NETWORK["arch"]
     NETWORK["arch"] = "conv"  # vaekit's conv net, channels 32, 64, 128; everything else the same
     try:
-        _, source, _ = train("vae", 0, warm + timed, args.threads, grid, every=0)
+        _, source, _ = train("vae", 0, warm + timed, args.threads, grid, every=0, flush=not args.keep_subnormals)
     finally:
         NETWORK["arch"] = saved
     conv = (source.step_times[-1] - source.step_times[warm]) / timed + data_step
