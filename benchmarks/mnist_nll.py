@@ -336,6 +336,9 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
         nll, final_seconds = final_nll(model, test[: args.final_images], args.final_k, name)
         print(f"{name}: final test NLL {nll:.2f} (K={args.final_k}) in {final_seconds:.0f} s", flush=True)
         final = {"nll": nll, "k": args.final_k, "images": min(len(test), args.final_images), "seconds": final_seconds}
+    config = cfg.to_dict()
+    if lr_over_budget:  # the record says what ran: the preset's cosine, stepped by this script over the seconds
+        config["train"]["lr_schedule"] = "cosine"
     return {
         "name": name, "preset": preset, "model": spec, "binarization": binarization, "options": options,
         "budget_minutes": args.budget_minutes, "epochs": trainer.epoch, "selected_epoch": selected_epoch,
@@ -353,7 +356,7 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
         "machine": {"cpu": cpu_name(), "arch": platform.machine(), "cores": os.cpu_count(), "host": platform.node()},
         "torch": torch.__version__, "python": platform.python_version(),
         "date": date, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "config": cfg.to_dict(),
+        "config": config,
     }
 
 

@@ -117,4 +117,5 @@ def test_a_run_with_the_rate_over_the_budget_ends_near_its_floor_whatever_the_ep
     assert record["lr_over_budget"] and 1 < record["epochs"] < 100000  # the budget ended it, not the cap
     lr, floor = record["config"]["train"]["lr"], record["config"]["train"]["lr_min"]
     assert floor <= record["last_lr"] < floor + 0.1 * (lr - floor)  # the last epoch ran near the floor
+    assert record["config"]["train"]["lr_schedule"] == "cosine"  # what ran, though the trainer held "constant"
     assert record["train_seconds"] >= 0.03 * 60
