@@ -130,6 +130,10 @@ MODELS: dict[str, dict] = {
     "beta-tcvae": _TCVAE,  # Chen et al. 2018's dSprites runs
     # a heavier total-correlation weight: Chen et al. 2018's MIG on dSprites rises with beta up to about 10
     "beta-tcvae-10": {**_TCVAE, "beta": 10.0},
+    # probes of the other two weights: no push of each q(z_j) towards N(0, 1) (a Gaussian aggregate is
+    # rotation-invariant, so only a non-Gaussian one lets the TC pick axes), and no mutual-information penalty
+    "beta-tcvae-gamma0": {**_TCVAE, "tc_gamma": 0.0},
+    "beta-tcvae-alpha0": {**_TCVAE, "tc_alpha": 0.0},
     "factorvae": {"objective": "factorvae", "factor_gamma": 35.0, "discriminator_lr": 1e-3,
                   "discriminator_dims": "512,512,512"},  # gamma: Kim & Mnih 2018; D: the probes above
     "dipvae": {"objective": "dipvae", "dip_lambda_od": 10.0, "dip_lambda_d": 10.0},  # DIP-VAE-II, vaekit's defaults
@@ -675,6 +679,8 @@ def main() -> None:
     parser.add_argument("--models", default=DEFAULT_MODELS, help=f"comma-separated, of {', '.join(MODELS)}")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
     parser.add_argument("--steps", type=int, default=8_000, help="optimiser steps of every model (see --calibrate)")
+    parser.add_argument("--batch-size", type=int, default=OPTIMISER["batch_size"], help="rows per step, every model")
+    parser.add_argument("--lr", type=float, default=OPTIMISER["lr"], help="Adam's rate of every model (its start with --lr-min)")
     parser.add_argument("--lr-min", type=float,
                         help="decay every model's rate on a cosine over the steps down to this (default: constant)")
     parser.add_argument("--keep-subnormals", action="store_true",
@@ -699,6 +705,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown models {unknown}; choose from {', '.join(MODELS)}")
     args.seeds = [int(s) for s in args.seeds.split(",")]
+    OPTIMISER.update(batch_size=args.batch_size, lr=args.lr)  # recorded in the lanes' JSON; --report reads them from there
     torch.set_num_threads(args.threads)
     if args.report:
         report(args)
