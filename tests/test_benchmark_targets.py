@@ -40,6 +40,20 @@ def test_targets_judge_against_the_curve_and_refuse_far_outside_it():
     assert any("beta-TCVAE MIG >= 0.20: not met (0.180)" in line for line in lines)
 
 
+def test_every_tc_objective_row_is_judged_under_its_own_name():
+    by_model = {
+        "vae": _rows("vae", 0.02, 0.40, 60.0),
+        "beta-vae": _rows("beta-vae", 0.07, 0.48, 85.0),
+        "beta-tcvae": _rows("beta-tcvae", 0.18, 0.49, 84.0),
+        "beta-tcvae-gamma0": _rows("beta-tcvae-gamma0", 0.22, 0.57, 84.0),
+    }
+    lines = disentangle._targets(by_model)
+    assert any(line.startswith("- beta-tcvae-gamma0 above beta-VAE on MIG at its reconstruction") for line in lines)
+    assert "- beta-TCVAE MIG >= 0.20: not met (0.180)" in lines
+    assert "- beta-TCVAE (beta-tcvae-gamma0) MIG >= 0.20: met (0.220)" in lines
+    assert not any(line.startswith("- vae above") or line.startswith("- beta-vae above") for line in lines)
+
+
 def test_table_lists_every_lane_start_and_refuses_lanes_of_different_protocols():
     rows = {name: [{**r, "sap": 0.0, "dci_disentanglement": 0.0, "dci_completeness": 0.0, "dci_informativeness": 0.0,
                     "betavae": 0.5, "kl": 10.0, "active_units": 5, "train_seconds": 1.0, "eval_seconds": {"all": 1.0}}
