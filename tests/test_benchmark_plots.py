@@ -22,3 +22,16 @@ def test_plot_series_writes_a_png_and_refuses_empty_input(tmp_path):
     with pytest.raises(ValueError):
         plot_series({"a": ([], [])}, tmp_path / "e.png", xlabel="", ylabel="", title="")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.png"]
+
+
+def test_level_labels_keep_apart_and_a_cut_axis_keeps_the_named_levels(tmp_path):
+    from _plots import label_positions  # noqa: PLC0415
+
+    assert label_positions([81.24, 82.43, 84.45, 86.76], gap=1.5) == pytest.approx([81.24, 82.74, 84.45, 86.76])
+    assert label_positions([1.0, 1.1, 1.2], gap=0.5) == pytest.approx([1.0, 1.5, 2.0])  # a run of close levels stacks
+    wide = plot_series({"a": ([0, 1, 2], [140.0, 90.0, 85.0])}, tmp_path / "w.png", xlabel="min", ylabel="nats",
+                       title="t", levels={86.76: "Burda's VAE"})
+    cut = plot_series({"a": ([0, 1, 2], [140.0, 90.0, 85.0])}, tmp_path / "c.png", xlabel="min", ylabel="nats",
+                      title="t", levels={86.76: "Burda's VAE"}, ylim=(84.0, 99.0))
+    with Image.open(wide) as w, Image.open(cut) as c:
+        assert w.size == c.size and not np.array_equal(np.asarray(w), np.asarray(c))
