@@ -159,8 +159,13 @@ _STARTED = time.perf_counter()
 
 
 def log(message: str) -> None:
-    elapsed = time.perf_counter() - _STARTED
-    print(f"[{int(elapsed // 60):3d}:{elapsed % 60:04.1f}] {message}", flush=True)
+    print(f"[{clock(time.perf_counter() - _STARTED)}] {message}", flush=True)
+
+
+def clock(seconds: float) -> str:
+    """``seconds`` as minutes:seconds to a tenth, rounded once (59.96 s is 1:00.0, not 0:60.0)."""
+    tenths = round(seconds * 10)
+    return f"{tenths // 600:3d}:{tenths % 600 / 10:04.1f}"
 
 
 # --------------------------------------------------------------------------- training

@@ -64,3 +64,8 @@ def test_table_lists_every_lane_start_and_refuses_lanes_of_different_protocols()
     assert any(line.startswith("| beta-vae-6 (beta 6) | 0,1 |") for line in lines)
     with pytest.raises(SystemExit, match="differ in steps"):
         disentangle._table(rows, [lane, {**lane, "steps": 4000}])
+
+
+def test_the_log_clock_carries_a_rounded_minute():
+    assert disentangle.clock(539.96) == "  9:00.0"  # was "  8:60.0"
+    assert disentangle.clock(61.24) == "  1:01.2" and disentangle.clock(0.0) == "  0:00.0"
