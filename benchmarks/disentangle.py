@@ -141,9 +141,9 @@ MODELS: dict[str, dict] = {
 DEFAULT_MODELS = "vae,beta-vae-2,beta-vae,beta-vae-6,beta-tcvae,factorvae,dipvae"
 #: Rows per streamed block and bytes per shuffle window (16,384 float32 images).
 BLOCK_ROWS, WINDOW_BYTES = 32, 256 * 2**20
-#: beta-VAE at beta 1 (the VAE), 2, 4 and 6: the reconstruction / disentanglement curve each TC objective must beat.
 #: Objectives that penalise the total correlation: each is judged against ``BETA_CURVE``.
 TC_OBJECTIVES = ("tcvae", "factorvae")
+#: beta-VAE at beta 1 (the VAE), 2, 4 and 6: the reconstruction / disentanglement curve each TC objective must beat.
 BETA_CURVE = ("vae", "beta-vae-2", "beta-vae", "beta-vae-6")
 #: Beside the curve, each TC objective is set against beta = 4 alone, its reconstruction at most this much worse.
 COMPARABLE = 0.10

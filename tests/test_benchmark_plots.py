@@ -35,3 +35,12 @@ def test_level_labels_keep_apart_and_a_cut_axis_keeps_the_named_levels(tmp_path)
                       title="t", levels={86.76: "Burda's VAE"}, ylim=(84.0, 99.0))
     with Image.open(wide) as w, Image.open(cut) as c:
         assert w.size == c.size and not np.array_equal(np.asarray(w), np.asarray(c))
+
+
+def test_nll_plot_of_a_short_run_far_above_every_reference_line(tmp_path):
+    from mnist_nll_merge import plot  # noqa: PLC0415
+
+    record = {"name": "mnist-mlp", "binarization": "dynamic", "threads": 1, "probe": {"k": 10, "images": 20},
+              "curve": [[10.0, 1, 140.0], [20.0, 2, 120.0]]}  # best 120: no level within 2 nats, none drawn
+    with Image.open(plot([record], tmp_path / "short.png")) as image:
+        assert image.format == "PNG"
