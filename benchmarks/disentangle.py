@@ -45,7 +45,9 @@ Choices, and why:
 - One learning rate for all, 1e-3 (Chen et al.'s dSprites runs); Kim & Mnih
   used 1e-4 for FactorVAE, too slow for a budget of minutes. ``--lr-min``
   decays it on a cosine over the steps, the same for every model (the
-  trainer's own schedules step per epoch, and here a run is one epoch).
+  trainer's ``lr_interval: step``: here a run is one epoch), and FactorVAE's
+  discriminator decays with it at the same share of its own rate (in the
+  tables up to the one begun 2026-12-03 14:55 UTC it stayed at 1e-3).
 - Subnormal floats are flushed to zero while training (vaekit's
   ``TrainConfig.flush_denormal``, on by default since 2026-12-03): without it
   Adam's running squares of the weights of pixels that are rarely on decay
@@ -96,7 +98,6 @@ from typing import Iterator
 import numpy as np
 import torch
 from _machine import cpu_name  # benchmarks/ is the script's path
-from _schedule import cosine_lr
 
 from vaekit.data.sprites import FULL_GRID, SpriteGrid
 from vaekit.disentanglement import (
@@ -180,13 +181,10 @@ class GridBatches(BatchSource):
     grid's next shuffled pass).
     """
 
-    def __init__(self, grid: SpriteGrid, steps: int, batch_size: int, seed: int, every: int = 0,
-                 lr_min: float | None = None) -> None:
+    def __init__(self, grid: SpriteGrid, steps: int, batch_size: int, seed: int, every: int = 0) -> None:
         self.data = grid.streamed(block_rows=BLOCK_ROWS, window_bytes=WINDOW_BYTES)
         self.steps_per_epoch = steps
         self.batch_size, self.seed, self.every = batch_size, seed, every
-        self.lr_min = lr_min  # set: a cosine from the optimiser's rate down to it over the steps (needs the trainer)
-        self.lr: float | None = None  # the starting rate, read from the trainer's optimiser at the first step
         self.trainer: Trainer | None = None  # set to print the running loss with the progress
         self.step_times: list[float] = []  # perf_counter when each batch was handed over, and at the end
 
@@ -205,22 +203,9 @@ class GridBatches(BatchSource):
                 self.step_times.append(time.perf_counter())
                 if self.every and done and done % self.every == 0:
                     last = self._progress(done, last)
-                self._set_lr(done)
                 yield torch.from_numpy(xb), None  # (B, 1, 64, 64) float32 in {0, 1}
                 done += 1
             grid_pass += 1
-
-    def _set_lr(self, done: int) -> None:
-        """With ``lr_min``, the rate of step ``done`` on the cosine over ``steps_per_epoch`` steps."""
-        if self.lr_min is None:
-            return
-        if self.trainer is None:
-            raise ValueError("GridBatches needs its trainer to schedule the learning rate")
-        groups = self.trainer.optimizer.param_groups
-        if self.lr is None:
-            self.lr = groups[0]["lr"]
-        for group in groups:
-            group["lr"] = cosine_lr(done / self.steps_per_epoch, self.lr, self.lr_min)
 
     def _progress(self, done: int, last: tuple[int, float, float, float]) -> tuple[int, float, float, float]:
         step0, time0, sum0, disc0 = last
@@ -241,11 +226,17 @@ class GridBatches(BatchSource):
         return done, now, sum0, disc0
 
 
-def build(name: str, seed: int, threads: int, flush: bool = True) -> tuple[VAE, object]:
-    """The model ``name`` and its resolved config, seeded; ``flush=False`` keeps subnormal floats."""
+def build(name: str, seed: int, threads: int, flush: bool = True,
+          lr_min: float | None = None) -> tuple[VAE, object]:
+    """The model ``name`` and its resolved config, seeded; ``flush=False`` keeps subnormal floats.
+
+    With ``lr_min`` the trainer decays the rate on a cosine over the run's steps (its one epoch)
+    down to it, FactorVAE's discriminator at the same share of its own rate.
+    """
     settings = dict(MODELS[name])
-    overrides = {**NETWORK, **OPTIMISER, **settings, "epochs": 1, "seed": seed, "num_threads": threads,
-                 "flush_denormal": flush}
+    schedule = {} if lr_min is None else {"lr_schedule": "cosine", "lr_interval": "step", "lr_min": lr_min}
+    overrides = {**NETWORK, **OPTIMISER, **settings, **schedule, "epochs": 1, "seed": seed,
+                 "num_threads": threads, "flush_denormal": flush}
     cfg = resolve_config(None, overrides, spec_data=False)
     cfg.model.input_shape = (1, 64, 64)
     cfg.validate()
@@ -255,8 +246,8 @@ def build(name: str, seed: int, threads: int, flush: bool = True) -> tuple[VAE, 
 
 def train(name: str, seed: int, steps: int, threads: int, grid: SpriteGrid, every: int,
           lr_min: float | None = None, flush: bool = True) -> tuple[VAE, GridBatches, float]:
-    model, cfg = build(name, seed, threads, flush)
-    source = GridBatches(grid, steps, cfg.train.batch_size, seed, every, lr_min)
+    model, cfg = build(name, seed, threads, flush, lr_min)
+    source = GridBatches(grid, steps, cfg.train.batch_size, seed, every)
     trainer = Trainer(model, cfg.train)
     source.trainer = trainer
     started = time.perf_counter()

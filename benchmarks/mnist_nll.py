@@ -69,7 +69,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from _machine import cpu_name  # benchmarks/ is the script's path
-from _schedule import cosine_lr
 
 from vaekit.data import Dataset, load_data, split_indices
 from vaekit.evaluation import binarize_once, iw_log_likelihood
@@ -78,6 +77,7 @@ from vaekit.model_files import save_model
 from vaekit.models import build_model
 from vaekit.runs import resolve_config
 from vaekit.training import Trainer
+from vaekit.training.trainer import cosine_lr
 
 BURDA_VAE = 86.76
 FALLING_NATS = 0.1  # the drop over the last fifth of training that counts as "still falling"

@@ -219,9 +219,11 @@ def _gaussian_batch(z):
     return q, z, StandardNormal(torch.zeros_like(z), torch.zeros_like(z))
 
 
+@pytest.mark.parametrize("schedule", [{}, {"lr_schedule": "cosine", "lr_interval": "step", "lr_min": 1e-4}],
+                         ids=["constant", "cosine-by-step"])
 @pytest.mark.parametrize("objective", sorted(OBJECTIVES))
-def test_a_killed_run_resumes_bitwise(tmp_path, x, objective):
-    kw = {"epochs": 3, "checkpoint_every": 2, "model": {"tc_estimator": "mss"}}
+def test_a_killed_run_resumes_bitwise(tmp_path, x, objective, schedule):
+    kw = {"epochs": 3, "checkpoint_every": 2, "model": {"tc_estimator": "mss"}, **schedule}
     reference = make(objective, **kw)
     reference.fit(x)
     killed = make(objective, tmp_path, **kw)
@@ -245,6 +247,16 @@ def test_a_killed_run_resumes_bitwise(tmp_path, x, objective):
         assert [r["train_discriminator_loss"] for r in resumed.history] == [
             r["train_discriminator_loss"] for r in reference.history
         ]
+
+
+@pytest.mark.parametrize("interval", ["epoch", "step"])
+def test_factorvae_discriminator_follows_the_vae_learning_rate_schedule(x, interval):
+    trainer = make("factorvae", epochs=3, lr=2e-3, discriminator_lr=1e-3, lr_schedule="cosine", lr_min=2e-4,
+                   lr_interval=interval)
+    trainer.fit(x, until_epoch=2)
+    vae, disc = trainer.optimizer.param_groups[0]["lr"], trainer.discriminator_optimizer.param_groups[0]["lr"]
+    assert 2e-4 < vae < 2e-3
+    assert disc == pytest.approx(vae / 2)  # the same share of its own rate
 
 
 # ------------------------------------------------------------------ DIP-VAE-II

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -311,6 +313,28 @@ def test_learning_rate_schedules(xs, schedule, check):
     trainer = make(epochs=4, lr=1e-2, lr_schedule=schedule, lr_step_epochs=2, lr_gamma=0.5)
     history = trainer.fit(*xs)
     assert check([r["lr"] for r in history])
+
+
+def test_cosine_by_step_decays_within_epochs_to_lr_min_at_the_last_step(xs):
+    trainer = make(epochs=3, lr=1e-2, lr_min=1e-3, lr_schedule="cosine", lr_interval="step")
+    rates = []
+    step = trainer.optimizer.step
+    trainer.optimizer.step = lambda *a, **k: (rates.append(trainer.optimizer.param_groups[0]["lr"]), step(*a, **k))[1]
+    trainer.fit(*xs)
+    per_epoch = len(rates) // 3
+    assert len(rates) == 3 * per_epoch > 3
+    assert rates[0] == pytest.approx(1e-2)
+    assert all(a > b for a, b in zip(rates, rates[1:]))  # every step, not once an epoch
+    assert rates[-1] == pytest.approx(1e-3 + 4.5e-3 * (1 + math.cos(math.pi * (len(rates) - 1) / len(rates))))
+    assert rates[per_epoch] < rates[per_epoch - 1]  # an epoch boundary is one step like any other
+
+
+@pytest.mark.parametrize("schedule", ["step", "plateau"])
+def test_only_the_cosine_moves_by_step(schedule):
+    with pytest.raises(ConfigError, match="lr_interval 'step' moves the cosine schedule only"):
+        TrainConfig(lr_schedule=schedule, lr_interval="step").validate()
+    with pytest.raises(ConfigError, match="invalid value for 'lr_interval'"):
+        TrainConfig(lr_interval="batch").validate()
 
 
 def test_plateau_schedule_decays_when_validation_stalls(xs):

@@ -40,6 +40,8 @@ ACTIVATIONS = ("relu", "silu", "tanh", "elu", "leaky_relu")
 SPLITS = ("train", "test")
 ON_NAN = ("stop", "skip")
 LR_SCHEDULES = ("constant", "cosine", "step", "plateau")
+#: When the rate moves: after every epoch, or (cosine only) after every optimiser step.
+LR_INTERVALS = ("epoch", "step")
 PRECISIONS = ("fp32", "bf16")
 LOADINGS = ("auto", "memory", "stream")
 IMAGE_FITS = ("resize", "pad", "crop")
@@ -191,6 +193,8 @@ class TrainConfig:
     """Learning-rate schedule per epoch: constant, cosine (to lr_min), step (x lr_gamma every lr_step_epochs), plateau."""
     lr_min: float = 0.0
     """Final learning rate of the cosine schedule, and the floor of plateau."""
+    lr_interval: str = "epoch"
+    """When the schedule moves the rate: after each ``epoch``, or after each optimiser ``step`` (cosine only: for runs of a few long epochs, e.g. one pass over a large streamed dataset)."""
     lr_gamma: float = 0.5
     """Factor of the step and plateau schedules."""
     lr_step_epochs: int = 30
@@ -235,6 +239,12 @@ class TrainConfig:
             raise ConfigError(f"invalid value for 'seed': {show(self.seed)} (must be in [0, {MAX_SEED}])")
         _check_choice("on_nan", self.on_nan, ON_NAN)
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _check_choice("lr_interval", self.lr_interval, LR_INTERVALS)
+        if self.lr_interval == "step" and self.lr_schedule not in ("constant", "cosine"):
+            raise ConfigError(
+                f"lr_interval 'step' moves the cosine schedule only, not '{self.lr_schedule}'; "
+                "use lr_schedule cosine or lr_interval epoch"
+            )
         _check_choice("precision", self.precision, PRECISIONS)
         if not isinstance(self.device, str) or not _DEVICE.match(self.device):
             raise ConfigError(f"invalid value for 'device': {show(self.device)} (use auto, cpu, cuda or cuda:N)")

@@ -395,6 +395,8 @@ class Trainer:
         if not torch.isfinite(checked + total):
             what, value = ("loss", loss) if not torch.isfinite(loss) else ("a gradient", total)
             return self._non_finite(what, value, terms)
+        if cfg.lr_interval == "step" and cfg.lr_schedule == "cosine":
+            self._set_lr(cosine_lr(self.step / (cfg.epochs * steps_per_epoch), cfg.lr, cfg.lr_min))
         self.optimizer.step()
         if self.discriminator_optimizer is not None:
             self._discriminator_step(terms)
@@ -402,6 +404,24 @@ class Trainer:
         with torch.no_grad():
             self.epoch_sums += torch.stack([per_sample, terms.reconstruction, terms.kl]).sum(dim=1)  # (3,)
         self.epoch_rows += len(xb)  # on the host: no device op per step
+
+    def _set_lr(self, lr: float) -> None:
+        """The VAE's rate for the next step, and the discriminator's at the same share of its own."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self._discriminator_follows()
+
+    def _discriminator_follows(self) -> None:
+        """FactorVAE's discriminator on the VAE's schedule: ``discriminator_lr`` x (VAE rate / ``lr``).
+
+        A discriminator left at its full rate while the encoder's decays keeps
+        moving the total-correlation estimate the encoder is trained against.
+        """
+        if self.discriminator_optimizer is None:
+            return
+        share = self.optimizer.param_groups[0]["lr"] / self.config.lr
+        for group in self.discriminator_optimizer.param_groups:
+            group["lr"] = self.config.discriminator_lr * share
 
     def _discriminator_step(self, terms) -> None:
         """One Adam step of the objective's discriminator on the batch's (detached) codes."""
@@ -474,6 +494,7 @@ class Trainer:
                 self.scheduler.step(row.get("val_loss", row["train_loss"]))
             else:
                 self.scheduler.step()
+            self._discriminator_follows()
         self.history.append(row)
         self.epoch += 1
         self.batch_in_epoch = 0
@@ -554,9 +575,18 @@ def _discriminator_adam(params: list[nn.Parameter], cfg: TrainConfig) -> torch.o
     return torch.optim.Adam(params, lr=cfg.discriminator_lr, betas=(0.5, 0.9))
 
 
+def cosine_lr(fraction: float, lr: float, lr_min: float) -> float:
+    """The cosine schedule's rate after ``fraction`` (0 to 1, clipped) of training: ``lr`` down to ``lr_min``."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    return lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * fraction))
+
+
 def _lr_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig):
-    """The per-epoch learning-rate schedule named by ``cfg.lr_schedule`` (None for constant)."""
+    """The per-epoch learning-rate schedule named by ``cfg.lr_schedule`` (None for constant, and for a
+    cosine by step, which ``Trainer._train_step`` sets from the step count: nothing to save)."""
     schedules = torch.optim.lr_scheduler
+    if cfg.lr_interval == "step":
+        return None
     if cfg.lr_schedule == "cosine":
         return schedules.CosineAnnealingLR(optimizer, T_max=cfg.epochs, eta_min=cfg.lr_min)
     if cfg.lr_schedule == "step":
