@@ -226,16 +226,17 @@ class GridBatches(BatchSource):
         return done, now, sum0, disc0
 
 
-def build(name: str, seed: int, threads: int, flush: bool = True,
-          lr_min: float | None = None) -> tuple[VAE, object]:
+def build(name: str, seed: int, threads: int, *, flush: bool = True, lr_min: float | None = None,
+          optimiser: dict = OPTIMISER, network: dict = NETWORK) -> tuple[VAE, object]:
     """The model ``name`` and its resolved config, seeded; ``flush=False`` keeps subnormal floats.
 
     With ``lr_min`` the trainer decays the rate on a cosine over the run's steps (its one epoch)
-    down to it, FactorVAE's discriminator at the same share of its own rate.
+    down to it, FactorVAE's discriminator at the same share of its own rate. ``optimiser`` and
+    ``network``: the batch size and rate, and the network, in place of the table's.
     """
     settings = dict(MODELS[name])
     schedule = {} if lr_min is None else {"lr_schedule": "cosine", "lr_interval": "step", "lr_min": lr_min}
-    overrides = {**NETWORK, **OPTIMISER, **settings, **schedule, "epochs": 1, "seed": seed,
+    overrides = {**network, **optimiser, **settings, **schedule, "epochs": 1, "seed": seed,
                  "num_threads": threads, "flush_denormal": flush}
     cfg = resolve_config(None, overrides, spec_data=False)
     cfg.model.input_shape = (1, 64, 64)
@@ -245,8 +246,9 @@ def build(name: str, seed: int, threads: int, flush: bool = True,
 
 
 def train(name: str, seed: int, steps: int, threads: int, grid: SpriteGrid, every: int,
-          lr_min: float | None = None, flush: bool = True) -> tuple[VAE, GridBatches, float]:
-    model, cfg = build(name, seed, threads, flush, lr_min)
+          **settings) -> tuple[VAE, GridBatches, float]:
+    """``steps`` steps of the model ``name`` on the grid; ``settings``: :func:`build`'s keywords."""
+    model, cfg = build(name, seed, threads, **settings)
     source = GridBatches(grid, steps, cfg.train.batch_size, seed, every)
     trainer = Trainer(model, cfg.train)
     source.trainer = trainer
@@ -341,8 +343,8 @@ def run_lane(args: argparse.Namespace) -> None:
             log(f"{key}: done already, skipped (--resume)")
             continue
         log(f"run {i}/{len(runs)}: {key}, {args.steps} steps")
-        model, _, seconds = train(name, seed, args.steps, args.threads, grid, args.progress_every, args.lr_min,
-                                  flush=not args.keep_subnormals)
+        model, _, seconds = train(name, seed, args.steps, args.threads, grid, args.progress_every, lr_min=args.lr_min,
+                                  optimiser=args.optimiser, flush=not args.keep_subnormals)
         folder = out / "models" / f"{name}_s{seed}"
         model.save_pretrained(folder, overwrite=True)
         log(f"{key}: trained in {seconds:.0f} s ({seconds / args.steps * 1e3:.0f} ms/step), saved to {folder}; scoring")
@@ -362,7 +364,7 @@ def run_lane(args: argparse.Namespace) -> None:
 
 def _meta(args: argparse.Namespace) -> dict:
     return {
-        "network": NETWORK, "optimiser": OPTIMISER, "steps": args.steps, "lr_min": args.lr_min, "threads": args.threads,
+        "network": NETWORK, "optimiser": args.optimiser, "steps": args.steps, "lr_min": args.lr_min, "threads": args.threads,
         "flush_denormal": not args.keep_subnormals,
         "metric_points": args.metric_points, "score_points": args.score_points, "recon_rows": args.recon_rows,
         "dci_trees": DCI_TREES, "cpu": cpu_name(), "machine": platform.machine(), "torch": torch.__version__,
@@ -382,21 +384,20 @@ def calibrate(args: argparse.Namespace) -> None:
     # WINDOW_BYTES / row bytes / batch_size steps, timed apart and spread over them.
     data = grid.streamed(block_rows=BLOCK_ROWS, window_bytes=WINDOW_BYTES)
     started = time.perf_counter()
-    first = next(iter(data.batch_pairs(OPTIMISER["batch_size"], 0, 0)))[0]
+    batch = args.optimiser["batch_size"]
+    first = next(iter(data.batch_pairs(batch, 0, 0)))[0]
     window_rows = WINDOW_BYTES // first[0].nbytes
-    data_step = (time.perf_counter() - started) / (window_rows / OPTIMISER["batch_size"])
-    log(f"data: one window of {window_rows} images rendered in {data_step * window_rows / OPTIMISER['batch_size']:.1f} s, "
+    data_step = (time.perf_counter() - started) / (window_rows / batch)
+    log(f"data: one window of {window_rows} images rendered in {data_step * window_rows / batch:.1f} s, "
         f"{data_step * 1e3:.1f} ms per step")
     for name in args.models:
-        _, source, _ = train(name, 0, warm + timed, args.threads, grid, every=0, flush=not args.keep_subnormals)
+        _, source, _ = train(name, 0, warm + timed, args.threads, grid, every=0, flush=not args.keep_subnormals,
+                             optimiser=args.optimiser)
         per_step[name] = (source.step_times[-1] - source.step_times[warm]) / timed + data_step
-        log(f"{name}: {per_step[name] * 1e3:.0f} ms/step with the data (MLP, batch {OPTIMISER['batch_size']}, {args.threads} thread)")
-    saved = NETWORK["arch"]
-    NETWORK["arch"] = "conv"  # vaekit's conv net, channels 32, 64, 128; everything else the same
-    try:
-        _, source, _ = train("vae", 0, warm + timed, args.threads, grid, every=0, flush=not args.keep_subnormals)
-    finally:
-        NETWORK["arch"] = saved
+        log(f"{name}: {per_step[name] * 1e3:.0f} ms/step with the data (MLP, batch {batch}, {args.threads} thread)")
+    _, source, _ = train("vae", 0, warm + timed, args.threads, grid, every=0, flush=not args.keep_subnormals,
+                         optimiser=args.optimiser,
+                         network={**NETWORK, "arch": "conv"})  # vaekit's conv net, channels 32, 64, 128; the rest the same
     conv = (source.step_times[-1] - source.step_times[warm]) / timed + data_step
     log(f"vae with the conv net: {conv * 1e3:.0f} ms/step (the MLP: {per_step.get('vae', float('nan')) * 1e3:.0f})")
 
@@ -706,7 +707,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown models {unknown}; choose from {', '.join(MODELS)}")
     args.seeds = [int(s) for s in args.seeds.split(",")]
-    OPTIMISER.update(batch_size=args.batch_size, lr=args.lr)  # recorded in the lanes' JSON; --report reads them from there
+    args.optimiser = {"batch_size": args.batch_size, "lr": args.lr}  # in the lanes' JSON; --report reads them there
     torch.set_num_threads(args.threads)
     if args.report:
         report(args)
