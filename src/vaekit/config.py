@@ -190,7 +190,7 @@ class TrainConfig:
     kl_cycle_ratio: float = 0.5
     """Share of each KL cycle spent rising; the rest holds beta."""
     lr_schedule: str = "constant"
-    """Learning-rate schedule per epoch: constant, cosine (to lr_min), step (x lr_gamma every lr_step_epochs), plateau."""
+    """Learning-rate schedule, moved once an epoch (cosine: or every step, see lr_interval): constant, cosine (to lr_min), step (x lr_gamma every lr_step_epochs), plateau."""
     lr_min: float = 0.0
     """Final learning rate of the cosine schedule, and the floor of plateau."""
     lr_interval: str = "epoch"
