@@ -366,6 +366,9 @@ def _meta(args: argparse.Namespace) -> dict:
     return {
         "network": NETWORK, "optimiser": args.optimiser, "steps": args.steps, "lr_min": args.lr_min, "threads": args.threads,
         "flush_denormal": not args.keep_subnormals,
+        # FactorVAE's discriminator on the VAE's schedule (the trainer since 2026-12-03 17:45 UTC; before, at 1e-3
+        # throughout): lanes of before lack the key, so --report will not merge them with later ones
+        "discriminator_lr": "the VAE's schedule, at its share",
         "metric_points": args.metric_points, "score_points": args.score_points, "recon_rows": args.recon_rows,
         "dci_trees": DCI_TREES, "cpu": cpu_name(), "machine": platform.machine(), "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -69,3 +70,16 @@ def test_table_lists_every_lane_start_and_refuses_lanes_of_different_protocols()
 def test_the_log_clock_carries_a_rounded_minute():
     assert disentangle.clock(539.96) == "  9:00.0"  # was "  8:60.0"
     assert disentangle.clock(61.24) == "  1:01.2" and disentangle.clock(0.0) == "  0:00.0"
+
+
+def test_lanes_from_before_the_discriminator_followed_the_schedule_are_not_merged():
+    args = argparse.Namespace(optimiser=dict(disentangle.OPTIMISER), steps=7500, lr_min=1e-4, threads=1,
+                              keep_subnormals=False, metric_points=10, score_points=10, recon_rows=10)
+    lane = disentangle._meta(args)
+    before = {k: v for k, v in lane.items() if k != "discriminator_lr"}  # a lane JSON written before 2026-12-03 17:45
+    rows = {"vae": [{**r, "sap": 0.0, "dci_disentanglement": 0.0, "dci_completeness": 0.0, "dci_informativeness": 0.0,
+                     "betavae": 0.5, "kl": 10.0, "active_units": 5, "train_seconds": 1.0, "eval_seconds": {"all": 1.0}}
+                    for r in _rows("vae", 0.1, 0.5, 80.0)]}
+    assert disentangle._table(rows, [lane, {**lane, "date": "2026-12-04 00:00 UTC"}])  # two lanes of today merge
+    with pytest.raises(SystemExit, match="differ in discriminator_lr"):
+        disentangle._table(rows, [lane, before])
