@@ -13,6 +13,7 @@ import vaekit
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.errors import ConfigError
 from vaekit.models import build_model
+from vaekit.objectives import LossTerms
 from vaekit.training import Trainer
 from vaekit.training import device as devices
 from vaekit.training.distributed import resolve_device
@@ -70,6 +71,33 @@ def test_bf16_autocast_trains_on_the_cpu_with_fp32_weights(xs):
     bf16.fit(*xs)
     assert torch.bfloat16 in seen  # the products ran in bf16
     assert all(p.dtype == torch.float32 for p in bf16.model.parameters())
+    a, b = fp32.history[-1]["train_loss"], bf16.history[-1]["train_loss"]
+    assert math.isfinite(b) and abs(a - b) < 0.05 * abs(a)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"objective": "tcvae", "beta": 6.0}, {"objective": "factorvae"}, {"objective": "dipvae"},
+     {"model": "iwae", "options": {"iw_samples": 3}}],
+    ids=["tcvae", "factorvae", "dipvae", "iwae"],
+)
+def test_bf16_keeps_each_objectives_own_terms_and_loss(xs, settings):
+    # The autocast wrapper once rebuilt a plain LossTerms: beta-TCVAE's float weights crashed it, and the
+    # IWAE's k-sample bound silently became the ELBO. The terms must keep their class, so their own loss().
+    def build(**train):
+        torch.manual_seed(0)
+        model = build_model(ModelConfig(input_shape=(1, 8, 8), arch="mlp", latent_dim=2, hidden_dims=(16,), **settings))
+        return Trainer(model, TrainConfig(**{"epochs": 2, "batch_size": 16, "device": "cpu", **train}))
+
+    fp32, bf16 = build(), build(precision="bf16")
+    x = xs[0][:16]
+    plain = fp32.model.loss_terms(x, torch.Generator().manual_seed(0))
+    cast = devices.with_autocast(bf16.model.loss_terms, torch.device("cpu"))(x, torch.Generator().manual_seed(0))
+    assert type(cast) is type(plain) and type(plain).loss is not LossTerms.loss  # each of these has its own loss()
+    assert all(t.dtype == torch.float32 for t in vars(cast).values() if isinstance(t, torch.Tensor))
+    assert torch.allclose(cast.loss(1.0), plain.loss(1.0), rtol=0.05, atol=0.5)
+    fp32.fit(*xs)
+    bf16.fit(*xs)
     a, b = fp32.history[-1]["train_loss"], bf16.history[-1]["train_loss"]
     assert math.isfinite(b) and abs(a - b) < 0.05 * abs(a)
 

@@ -65,12 +65,15 @@ class LossCall:
 
 
 def with_autocast(fn: LossFn, device: torch.device) -> LossFn:
-    """``fn`` under bf16 autocast, its terms returned in fp32 so the trainer reduces in fp32."""
+    """``fn`` under bf16 autocast, its tensor terms returned in fp32 so the trainer reduces in fp32.
+
+    Terms that are not tensors (an objective's weights, e.g. beta-TCVAE's alpha) pass unchanged.
+    """
 
     def loss_terms(x: Tensor, generator: torch.Generator | None = None, y: Tensor | None = None) -> LossTerms:
         with torch.autocast(device.type, dtype=torch.bfloat16):
             terms = fn(x, generator) if y is None else fn(x, generator, y=y)
-        return LossTerms(**{name: None if t is None else t.float() for name, t in vars(terms).items()})
+        return type(terms)(**{name: t.float() if isinstance(t, Tensor) else t for name, t in vars(terms).items()})
 
     return loss_terms
 
