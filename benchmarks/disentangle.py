@@ -135,6 +135,8 @@ MODELS: dict[str, dict] = {
     # rotation-invariant, so only a non-Gaussian one lets the TC pick axes), and no mutual-information penalty
     "beta-tcvae-gamma0": {**_TCVAE, "tc_gamma": 0.0},
     "beta-tcvae-alpha0": {**_TCVAE, "tc_alpha": 0.0},
+    # log q(z) by minibatch-weighted sampling, Chen et al.'s default (the table's row uses the stratified one)
+    "beta-tcvae-mws": {**_TCVAE, "tc_estimator": "mws"},
     "factorvae": {"objective": "factorvae", "factor_gamma": 35.0, "discriminator_lr": 1e-3,
                   "discriminator_dims": "512,512,512"},  # gamma: Kim & Mnih 2018; D: the probes above
     "dipvae": {"objective": "dipvae", "dip_lambda_od": 10.0, "dip_lambda_d": 10.0},  # DIP-VAE-II, vaekit's defaults
@@ -227,17 +229,18 @@ class GridBatches(BatchSource):
 
 
 def build(name: str, seed: int, threads: int, *, flush: bool = True, lr_min: float | None = None,
-          optimiser: dict = OPTIMISER, network: dict = NETWORK) -> tuple[VAE, object]:
+          optimiser: dict = OPTIMISER, network: dict = NETWORK, precision: str = "fp32") -> tuple[VAE, object]:
     """The model ``name`` and its resolved config, seeded; ``flush=False`` keeps subnormal floats.
 
     With ``lr_min`` the trainer decays the rate on a cosine over the run's steps (its one epoch)
     down to it, FactorVAE's discriminator at the same share of its own rate. ``optimiser`` and
-    ``network``: the batch size and rate, and the network, in place of the table's.
+    ``network``: the batch size and rate, and the network, in place of the table's. ``precision``:
+    the trainer's (``bf16`` autocasts the matrix products; weights, optimiser and loss stay fp32).
     """
     settings = dict(MODELS[name])
     schedule = {} if lr_min is None else {"lr_schedule": "cosine", "lr_interval": "step", "lr_min": lr_min}
     overrides = {**network, **optimiser, **settings, **schedule, "epochs": 1, "seed": seed,
-                 "num_threads": threads, "flush_denormal": flush}
+                 "num_threads": threads, "flush_denormal": flush, "precision": precision}
     cfg = resolve_config(None, overrides, spec_data=False)
     cfg.model.input_shape = (1, 64, 64)
     cfg.validate()
@@ -344,7 +347,7 @@ def run_lane(args: argparse.Namespace) -> None:
             continue
         log(f"run {i}/{len(runs)}: {key}, {args.steps} steps")
         model, _, seconds = train(name, seed, args.steps, args.threads, grid, args.progress_every, lr_min=args.lr_min,
-                                  optimiser=args.optimiser, flush=not args.keep_subnormals)
+                                  optimiser=args.optimiser, flush=not args.keep_subnormals, precision=args.precision)
         folder = out / "models" / f"{name}_s{seed}"
         model.save_pretrained(folder, overwrite=True)
         log(f"{key}: trained in {seconds:.0f} s ({seconds / args.steps * 1e3:.0f} ms/step), saved to {folder}; scoring")
@@ -365,7 +368,7 @@ def run_lane(args: argparse.Namespace) -> None:
 def _meta(args: argparse.Namespace) -> dict:
     return {
         "network": NETWORK, "optimiser": args.optimiser, "steps": args.steps, "lr_min": args.lr_min, "threads": args.threads,
-        "flush_denormal": not args.keep_subnormals,
+        "flush_denormal": not args.keep_subnormals, "precision": args.precision,
         # FactorVAE's discriminator on the VAE's schedule (the trainer since 2026-12-03 17:45 UTC; before, at 1e-3
         # throughout): lanes of before lack the key, so --report will not merge them with later ones
         "discriminator_lr": "the VAE's schedule, at its share",
@@ -395,11 +398,11 @@ def calibrate(args: argparse.Namespace) -> None:
         f"{data_step * 1e3:.1f} ms per step")
     for name in args.models:
         _, source, _ = train(name, 0, warm + timed, args.threads, grid, every=0, flush=not args.keep_subnormals,
-                             optimiser=args.optimiser)
+                             optimiser=args.optimiser, precision=args.precision)
         per_step[name] = (source.step_times[-1] - source.step_times[warm]) / timed + data_step
         log(f"{name}: {per_step[name] * 1e3:.0f} ms/step with the data (MLP, batch {batch}, {args.threads} thread)")
     _, source, _ = train("vae", 0, warm + timed, args.threads, grid, every=0, flush=not args.keep_subnormals,
-                         optimiser=args.optimiser,
+                         optimiser=args.optimiser, precision=args.precision,
                          network={**NETWORK, "arch": "conv"})  # vaekit's conv net, channels 32, 64, 128; the rest the same
     conv = (source.step_times[-1] - source.step_times[warm]) / timed + data_step
     log(f"vae with the conv net: {conv * 1e3:.0f} ms/step (the MLP: {per_step.get('vae', float('nan')) * 1e3:.0f})")
@@ -528,7 +531,8 @@ def _table(by_model: dict[str, list[dict]], metas: list[dict]) -> list[str]:
         dates = sorted({m.get("date", "?") for m in metas})
         lines += [
             f"Lanes started {', '.join(dates)}; {meta.get('cpu', '?')}, {meta.get('threads', 1)} torch thread per run, "
-            f"torch {meta.get('torch', '?')}; {meta.get('steps', '?')} steps of batch "
+            f"torch {meta.get('torch', '?')}" + (", matrix products in bf16" if meta.get("precision") == "bf16" else "")
+            + f"; {meta.get('steps', '?')} steps of batch "
             f"{meta.get('optimiser', {}).get('batch_size', '?')} per model and seed, Adam at "
             f"{meta.get('optimiser', {}).get('lr', '?')}"
             + (f" on a cosine down to {meta['lr_min']:g}; " if meta.get("lr_min") is not None else "; ")
@@ -688,6 +692,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=OPTIMISER["lr"], help="Adam's rate of every model (its start with --lr-min)")
     parser.add_argument("--lr-min", type=float,
                         help="decay every model's rate on a cosine over the steps down to this (default: constant)")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="the trainer's precision: bf16 autocasts the matrix products (faster on CPUs with AMX)")
     parser.add_argument("--keep-subnormals", action="store_true",
                         help="train without TrainConfig.flush_denormal (the trainer before 2026-12-03), to time its cost")
     parser.add_argument("--lane", choices=("a", "b"), help="run every other (model, seed): a the 1st, 3rd, ...")
