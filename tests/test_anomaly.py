@@ -63,6 +63,10 @@ def test_scores_are_deterministic_per_model(blobs, score_type):
     first = det.anomaly_score(X)
     assert np.array_equal(first, det.anomaly_score(X))
     assert roc_auc_score(y, first) > 0.9
+    # A row's score is the row's alone: not moved by its position or by the rows scored beside it.
+    order = np.random.default_rng(0).permutation(len(X))
+    np.testing.assert_allclose(det.anomaly_score(X[order]), first[order], rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(det.anomaly_score(X[7:8]), first[7:8], rtol=1e-5, atol=1e-4)
 
 
 def test_more_posterior_samples_reduce_score_noise(blobs, fitted):

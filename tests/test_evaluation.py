@@ -66,6 +66,27 @@ def test_iw_with_one_sample_is_the_elbo_in_expectation():
     assert k1.item() == pytest.approx(elbo, abs=0.05)
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"prior": "vamp", "pseudo_inputs": 4}, {"posterior": "iaf", "flow_steps": 1},
+     {"model": "hvae", "options": {"top_latent_dim": 2}}],
+    ids=["vae", "vamp", "iaf", "hvae"],
+)
+def test_common_noise_makes_each_rows_estimate_its_own(settings):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(input_shape=(12,), arch="mlp", latent_dim=3, hidden_dims=(16,), **settings))
+    x = torch.rand(20, 12).bernoulli()
+    # a tiny budget splits K in chunks and the rows over several decoder calls
+    common = iw_log_likelihood(model, x, k=50, common_noise=True, budget_elements=12 * 16)[0]
+    alone = torch.cat([iw_log_likelihood(model, x[i : i + 1], k=50, common_noise=True)[0] for i in (3, 17)])
+    torch.testing.assert_close(alone, common[[3, 17]], rtol=1e-5, atol=1e-4)
+    flipped = iw_log_likelihood(model, x.flip(0), k=50, common_noise=True)[0]
+    torch.testing.assert_close(flipped.flip(0), common, rtol=1e-5, atol=1e-4)
+    own = iw_log_likelihood(model, x, k=50)[0]  # each row's own draws: position matters, the estimate barely
+    assert not torch.allclose(own, iw_log_likelihood(model, x.flip(0), k=50)[0].flip(0))
+    assert (own - common).abs().mean() < 0.5
+
+
 def test_iw_estimate_rises_with_k_and_bounds_the_elbo():
     model = tiny_model(likelihood="gaussian-learned")
     x = torch.randn(40, 12)

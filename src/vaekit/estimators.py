@@ -836,7 +836,7 @@ def _mean_neg_elbo(model, x: np.ndarray, n_samples: int, score_type: str) -> np.
         with torch.no_grad():
             for start in range(0, len(x), SCORE_CHUNK):
                 xb = torch.from_numpy(np.ascontiguousarray(x[start : start + SCORE_CHUNK])).to(device)
-                log_px = iw_log_likelihood(model, xb, k=n_samples, seed=start)[0]  # (B,): seeded by its first row
+                log_px = iw_log_likelihood(model, xb, k=n_samples, common_noise=True)[0]  # (B,): each row alone
                 scores[start : start + len(xb)] = (-log_px.double()).cpu().numpy()
         return scores
 

@@ -234,6 +234,7 @@ def iw_log_likelihood(
     seed: int = 0,
     budget_elements: int = IW_BUDGET_ELEMENTS,
     progress: bool = False,
+    common_noise: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Importance-weighted estimate of log p(x) per row (Burda et al. 2015, eq. 8).
 
@@ -245,6 +246,10 @@ def iw_log_likelihood(
     logsumexp. Memory is therefore bounded whatever K and N are: the only
     allocations that outlive a batch are the two outputs, made before the
     first. ``progress``: show a progress bar with ETA on stderr.
+    ``common_noise``: the same K noise vectors for every row (common random
+    numbers), so a row's estimate depends on that row only, not on its
+    position or the rows batched beside it (what anomaly scores need); by
+    default each row draws its own.
 
     Returns
     -------
@@ -262,6 +267,7 @@ def iw_log_likelihood(
     model.eval()
     device = _device(model)
     generator = torch.Generator(device=device).manual_seed(seed)
+    noise = torch.randn(k, model.noise_dim, generator=generator, device=device) if common_noise else None  # (K, noise)
     # Decoder outputs per row: the likelihood's parameters (a logistic mixture has ~33 numbers a pixel).
     features = math.prod(getattr(getattr(model, "likelihood", None), "params_shape", x.shape[1:]))
     rows_per_call = max(1, budget_elements // features)  # decoder rows per call
@@ -274,7 +280,7 @@ def iw_log_likelihood(
     with model.prior.frozen(), _progress(progress, len(x), f"log p(x), K={k}") as bar:
         for start in range(0, len(x), batch):
             xb = x[start : start + batch].to(device)  # (B, *shape)
-            chunks = [model.log_weights(xb, min(k_chunk, k - done), generator) for done in range(0, k, k_chunk)]
+            chunks = [_log_weights(model, xb, min(k_chunk, k - done), generator, noise, done) for done in range(0, k, k_chunk)]
             # (K, B): log p(x, z_k) - log q(z_k|x), every density from the model's parts
             log_w = chunks[0] if len(chunks) == 1 else torch.cat(chunks)
             log_px[start : start + len(xb)] = torch.logsumexp(log_w, dim=0)
@@ -283,6 +289,13 @@ def iw_log_likelihood(
             bar.update(len(xb))
     model.train(was_training)
     return (log_px - math.log(k)).cpu(), elbo.cpu()
+
+
+def _log_weights(model: nn.Module, x: Tensor, k: int, generator: torch.Generator, noise: Tensor | None, done: int) -> Tensor:
+    """The model's (K, B) log-weights of draws done .. done + k: from ``generator``, or rows done .. of ``noise``."""
+    if noise is None:
+        return model.log_weights(x, k, generator)
+    return model.log_weights(x, k, eps=noise[done : done + k])
 
 
 def _raise_malloc_thresholds() -> None:

@@ -119,6 +119,7 @@ class HVAE(VAE):
     def noise_dim(self) -> int:
         """Standard-normal values per draw of (z1, z2): the size of ``eps``."""
         return self.bottom_dim + self.latent_dim
+
     def _top_dim(self, config: ModelConfig) -> int:
         return self.options.top_latent_dim or config.latent_dim
 
@@ -195,18 +196,21 @@ class HVAE(VAE):
         )
 
     def log_weights(
-        self, x: Tensor, k: int, generator: torch.Generator | None = None, y: Tensor | None = None
+        self, x: Tensor, k: int, generator: torch.Generator | None = None, y: Tensor | None = None,
+        eps: Tensor | None = None,
     ) -> Tensor:
         """log p(x|z1, z2) + log p(z2) + log p(z1|z2) - log q(z2|x) - log q(z1|x, z2) for k draws per row, (K, B).
 
         The importance weights of Burda et al. 2015 (eq. 8) for the joint
-        latent (z1, z2); the K x B draws are decoded as one batch.
+        latent (z1, z2); the K x B draws are decoded as one batch. ``eps``
+        (K, Z1 + Z2): the same k noise vectors for every row, z1's then z2's.
         """
         self.condition(y)
+        eps_z1, eps_z2 = self._split_noise(None if eps is None else eps.reshape(k, 1, -1))  # (K, 1, Z1), (K, 1, Z2)
         q2 = self._posterior(x)
-        z2 = q2.rsample((k,), generator=generator)  # (K, B, Z2)
+        z2 = q2.rsample((k,), generator=generator, eps=eps_z2)  # (K, B, Z2)
         q1 = self._posterior_z1(self.encoder_z1(x), z2)  # over (K, B, Z1)
-        z1 = q1.rsample(generator=generator)  # (K, B, Z1)
+        z1 = q1.rsample(generator=generator, eps=eps_z1)  # (K, B, Z1)
         params = self._decode_levels(z1.reshape(-1, self.bottom_dim), z2.reshape(-1, self.latent_dim))  # (K * B, *shape)
         log_px = self.likelihood.log_prob(params.reshape(k, len(x), *params.shape[1:]), x)  # (K, B): x broadcast
         log_p_z = self.prior.log_prob(z2) + self._prior_z1(z2).log_prob(z1)  # (K, B)

@@ -349,15 +349,17 @@ class VAE(nn.Module):
         return self.loss_terms(x)
 
     def log_weights(
-        self, x: Tensor, k: int, generator: torch.Generator | None = None, y: Tensor | None = None
+        self, x: Tensor, k: int, generator: torch.Generator | None = None, y: Tensor | None = None,
+        eps: Tensor | None = None,
     ) -> Tensor:
         """log p(x|z_k) + log p(z_k) - log q(z_k|x) for k posterior draws per row, (K, B).
 
         The importance weights of the IW bound (Burda et al. 2015, eq. 8) and
         of the IW log-likelihood; every density comes from the parts, so a
         new prior or posterior is weighted correctly with no change here.
+        ``eps`` (K, noise_dim): the same k noise vectors for every row.
         """
-        q, z, log_px_z = self._draw_and_score(x, self.condition(y), k, generator)
+        q, z, log_px_z = self._draw_and_score(x, self.condition(y), k, generator, eps)
         return log_px_z + self.prior.log_prob(z) - q.log_prob(z)
 
     def _draw_and_score(
