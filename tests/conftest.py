@@ -51,3 +51,19 @@ def dies_after(step, n: int):
         return step(*args)
 
     return wrapped
+
+
+def record_rates(trainer) -> tuple[list[float], list[float]]:
+    """Lists that fill with the VAE's and the discriminator's learning rate at each later optimiser step."""
+    vae: list[float] = []
+    disc: list[float] = []
+    step = trainer.optimizer.step
+
+    def recording_step(*args, **kwargs):
+        vae.append(trainer.optimizer.param_groups[0]["lr"])
+        if trainer.discriminator_optimizer is not None:
+            disc.append(trainer.discriminator_optimizer.param_groups[0]["lr"])
+        return step(*args, **kwargs)
+
+    trainer.optimizer.step = recording_step
+    return vae, disc

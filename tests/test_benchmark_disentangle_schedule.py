@@ -12,6 +12,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import disentangle  # noqa: E402 - benchmarks/ is not a package: found through sys.path
 
+from tests.conftest import record_rates  # noqa: E402
 from vaekit.data.sprites import SpriteGrid  # noqa: E402
 from vaekit.training import Trainer  # noqa: E402
 
@@ -22,16 +23,7 @@ def _rates(name: str, lr_min: float | None, steps: int) -> tuple[list[float], li
     cfg.train.batch_size = 8
     source = disentangle.GridBatches(SpriteGrid(grid=(3, 1, 2, 4, 4)), steps, batch_size=8, seed=0)
     trainer = Trainer(model, cfg.train)
-    vae, disc = [], []
-    step = trainer.optimizer.step
-
-    def recording_step(*args, **kwargs):
-        vae.append(trainer.optimizer.param_groups[0]["lr"])
-        if trainer.discriminator_optimizer is not None:
-            disc.append(trainer.discriminator_optimizer.param_groups[0]["lr"])
-        return step(*args, **kwargs)
-
-    trainer.optimizer.step = recording_step
+    vae, disc = record_rates(trainer)
     torch.manual_seed(0)
     trainer.fit(source)
     return vae, disc

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from tests.conftest import dies_after, weights
+from tests.conftest import dies_after, record_rates, weights
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.errors import ConfigError
 from vaekit.models import build_model
@@ -317,9 +317,7 @@ def test_learning_rate_schedules(xs, schedule, check):
 
 def test_cosine_by_step_decays_within_epochs_to_lr_min_at_the_last_step(xs):
     trainer = make(epochs=3, lr=1e-2, lr_min=1e-3, lr_schedule="cosine", lr_interval="step")
-    rates = []
-    step = trainer.optimizer.step
-    trainer.optimizer.step = lambda *a, **k: (rates.append(trainer.optimizer.param_groups[0]["lr"]), step(*a, **k))[1]
+    rates, _ = record_rates(trainer)
     trainer.fit(*xs)
     per_epoch = len(rates) // 3
     assert len(rates) == 3 * per_epoch > 3

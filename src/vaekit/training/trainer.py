@@ -115,6 +115,7 @@ class Trainer:
         self.optimizer = _adam(self.params, config)
         self.discriminator_optimizer = _discriminator_adam(discriminator, config) if discriminator else None
         self.scheduler = _lr_scheduler(self.optimizer, config)
+        self._cosine_by_step = config.lr_interval == "step" and config.lr_schedule == "cosine"  # set in _train_step
         # One noise stream per process; rank 0's is the single-process one.
         self.generator = torch.Generator(self.device).manual_seed(config.seed + self.world.rank * 7_919)
         self._loss = self._loss_function(model)
@@ -395,7 +396,7 @@ class Trainer:
         if not torch.isfinite(checked + total):
             what, value = ("loss", loss) if not torch.isfinite(loss) else ("a gradient", total)
             return self._non_finite(what, value, terms)
-        if cfg.lr_interval == "step" and cfg.lr_schedule == "cosine":
+        if self._cosine_by_step:
             self._set_lr(cosine_lr(self.step / (cfg.epochs * steps_per_epoch), cfg.lr, cfg.lr_min))
         self.optimizer.step()
         if self.discriminator_optimizer is not None:
