@@ -347,7 +347,8 @@ def run_lane(args: argparse.Namespace) -> None:
             continue
         log(f"run {i}/{len(runs)}: {key}, {args.steps} steps")
         model, _, seconds = train(name, seed, args.steps, args.threads, grid, args.progress_every, lr_min=args.lr_min,
-                                  optimiser=args.optimiser, flush=not args.keep_subnormals, precision=args.precision)
+                                  optimiser=args.optimiser, network=args.network, flush=not args.keep_subnormals,
+                                  precision=args.precision)
         folder = out / "models" / f"{name}_s{seed}"
         model.save_pretrained(folder, overwrite=True)
         log(f"{key}: trained in {seconds:.0f} s ({seconds / args.steps * 1e3:.0f} ms/step), saved to {folder}; scoring")
@@ -367,7 +368,7 @@ def run_lane(args: argparse.Namespace) -> None:
 
 def _meta(args: argparse.Namespace) -> dict:
     return {
-        "network": NETWORK, "optimiser": args.optimiser, "steps": args.steps, "lr_min": args.lr_min, "threads": args.threads,
+        "network": args.network, "optimiser": args.optimiser, "steps": args.steps, "lr_min": args.lr_min, "threads": args.threads,
         "flush_denormal": not args.keep_subnormals, "precision": args.precision,
         # FactorVAE's discriminator on the VAE's schedule (the trainer since 2026-12-03 17:45 UTC; before, at 1e-3
         # throughout): lanes of before lack the key, so --report will not merge them with later ones
@@ -398,12 +399,12 @@ def calibrate(args: argparse.Namespace) -> None:
         f"{data_step * 1e3:.1f} ms per step")
     for name in args.models:
         _, source, _ = train(name, 0, warm + timed, args.threads, grid, every=0, flush=not args.keep_subnormals,
-                             optimiser=args.optimiser, precision=args.precision)
+                             optimiser=args.optimiser, network=args.network, precision=args.precision)
         per_step[name] = (source.step_times[-1] - source.step_times[warm]) / timed + data_step
         log(f"{name}: {per_step[name] * 1e3:.0f} ms/step with the data (MLP, batch {batch}, {args.threads} thread)")
     _, source, _ = train("vae", 0, warm + timed, args.threads, grid, every=0, flush=not args.keep_subnormals,
                          optimiser=args.optimiser, precision=args.precision,
-                         network={**NETWORK, "arch": "conv"})  # vaekit's conv net, channels 32, 64, 128; the rest the same
+                         network={**args.network, "arch": "conv"})  # vaekit's conv net, channels 32, 64, 128; the rest the same
     conv = (source.step_times[-1] - source.step_times[warm]) / timed + data_step
     log(f"vae with the conv net: {conv * 1e3:.0f} ms/step (the MLP: {per_step.get('vae', float('nan')) * 1e3:.0f})")
 
@@ -532,7 +533,8 @@ def _table(by_model: dict[str, list[dict]], metas: list[dict]) -> list[str]:
         lines += [
             f"Lanes started {', '.join(dates)}; {meta.get('cpu', '?')}, {meta.get('threads', 1)} torch thread per run, "
             f"torch {meta.get('torch', '?')}" + (", matrix products in bf16" if meta.get("precision") == "bf16" else "")
-            + f"; {meta.get('steps', '?')} steps of batch "
+            + f"; MLP 4096-{str(meta.get('network', NETWORK)['hidden_dims']).replace(',', '-')}-"
+            f"{meta.get('network', NETWORK)['latent_dim']}; {meta.get('steps', '?')} steps of batch "
             f"{meta.get('optimiser', {}).get('batch_size', '?')} per model and seed, Adam at "
             f"{meta.get('optimiser', {}).get('lr', '?')}"
             + (f" on a cosine down to {meta['lr_min']:g}; " if meta.get("lr_min") is not None else "; ")
@@ -692,6 +694,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=OPTIMISER["lr"], help="Adam's rate of every model (its start with --lr-min)")
     parser.add_argument("--lr-min", type=float,
                         help="decay every model's rate on a cosine over the steps down to this (default: constant)")
+    parser.add_argument("--hidden-dims", default=NETWORK["hidden_dims"],
+                        help="the MLP's hidden widths, every model (narrower: more steps in the same minutes)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="the trainer's precision: bf16 autocasts the matrix products (faster on CPUs with AMX)")
     parser.add_argument("--keep-subnormals", action="store_true",
@@ -717,6 +721,7 @@ def main() -> None:
         parser.error(f"unknown models {unknown}; choose from {', '.join(MODELS)}")
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.optimiser = {"batch_size": args.batch_size, "lr": args.lr}  # in the lanes' JSON; --report reads them there
+    args.network = {**NETWORK, "hidden_dims": args.hidden_dims}
     torch.set_num_threads(args.threads)
     if args.report:
         report(args)

@@ -73,8 +73,9 @@ def test_the_log_clock_carries_a_rounded_minute():
 
 
 def test_lanes_from_before_the_discriminator_followed_the_schedule_are_not_merged():
-    args = argparse.Namespace(optimiser=dict(disentangle.OPTIMISER), steps=7500, lr_min=1e-4, threads=1,
-                              keep_subnormals=False, metric_points=10, score_points=10, recon_rows=10)
+    args = argparse.Namespace(optimiser=dict(disentangle.OPTIMISER), network=dict(disentangle.NETWORK), steps=7500,
+                              lr_min=1e-4, threads=1, keep_subnormals=False, precision="fp32", metric_points=10,
+                              score_points=10, recon_rows=10)
     lane = disentangle._meta(args)
     before = {k: v for k, v in lane.items() if k != "discriminator_lr"}  # a lane JSON written before 2026-12-03 17:45
     rows = {"vae": [{**r, "sap": 0.0, "dci_disentanglement": 0.0, "dci_completeness": 0.0, "dci_informativeness": 0.0,
@@ -83,3 +84,10 @@ def test_lanes_from_before_the_discriminator_followed_the_schedule_are_not_merge
     assert disentangle._table(rows, [lane, {**lane, "date": "2026-12-04 00:00 UTC"}])  # two lanes of today merge
     with pytest.raises(SystemExit, match="differ in discriminator_lr"):
         disentangle._table(rows, [lane, before])
+    # nor lanes of another network or precision; the header names the network
+    narrow = disentangle._meta(argparse.Namespace(**{**vars(args), "network": {**args.network, "hidden_dims": "256,256"}}))
+    with pytest.raises(SystemExit, match="differ in network"):
+        disentangle._table(rows, [lane, narrow])
+    assert "MLP 4096-256-256-10;" in disentangle._table(rows, [narrow])[0]
+    with pytest.raises(SystemExit, match="differ in precision"):
+        disentangle._table(rows, [lane, disentangle._meta(argparse.Namespace(**{**vars(args), "precision": "bf16"}))])
