@@ -74,7 +74,7 @@ def test_the_log_clock_carries_a_rounded_minute():
 
 def test_lanes_from_before_the_discriminator_followed_the_schedule_are_not_merged():
     args = argparse.Namespace(optimiser=dict(disentangle.OPTIMISER), network=dict(disentangle.NETWORK), steps=7500,
-                              lr_min=1e-4, threads=1, keep_subnormals=False, precision="fp32", metric_points=10,
+                              lr_min=1e-4, threads=1, keep_subnormals=False, precision="fp32", sprites_cache=None, metric_points=10,
                               score_points=10, recon_rows=10)
     lane = disentangle._meta(args)
     before = {k: v for k, v in lane.items() if k != "discriminator_lr"}  # a lane JSON written before 2026-12-03 17:45

@@ -71,6 +71,25 @@ def test_the_grid_as_a_streamed_dataset_and_as_a_memory_mapped_npy(tmp_path):
     assert np.array_equal(saved[4000:4010], grid[np.arange(4000, 4010)])
 
 
+def test_a_drawn_grid_streams_the_same_batches_as_rendering_and_a_wrong_file_is_refused(tmp_path):
+    grid = SpriteGrid(SMALL_GRID, size=16)
+    images = grid.drawn(tmp_path / "grid.npy", progress=False)
+    assert isinstance(images, np.memmap) and not list(tmp_path.glob("*partial*"))  # drawn under a temporary name
+    rendered = grid.streamed(block_rows=32, window_bytes=2**18)
+    read = grid.streamed(block_rows=32, window_bytes=2**18, images=images)
+    pairs = zip(rendered.batch_pairs(64, seed=3, epoch=1), read.batch_pairs(64, seed=3, epoch=1))
+    for (a, la), (b, lb) in pairs:
+        assert np.array_equal(a, b) and np.array_equal(la, lb) and b.dtype == np.float32
+    written = (tmp_path / "grid.npy").stat().st_mtime_ns
+    assert np.array_equal(grid.drawn(tmp_path / "grid.npy"), images)
+    assert (tmp_path / "grid.npy").stat().st_mtime_ns == written  # found, not drawn again
+    other = SpriteGrid(SMALL_GRID, size=8)
+    with pytest.raises(DataError, match=r"not the 7,680 uint8 images \(1, 8, 8\).*remove it to draw the grid anew"):
+        other.drawn(tmp_path / "grid.npy")
+    with pytest.raises(DataError, match="not the grid's"):
+        other.streamed(images=images)
+
+
 def test_sampled_factors_cover_the_grid_and_a_perfect_encoder_scores_near_one_on_sprites():
     from vaekit.disentanglement import betavae_score
 

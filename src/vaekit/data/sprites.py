@@ -22,6 +22,7 @@ No torch here: the CLI imports the data layer to build its ``--help``.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -184,8 +185,33 @@ class SpriteGrid:
         del out
         return np.load(path, mmap_mode="r")
 
+    def drawn(self, path: str | Path, *, progress: bool = True) -> np.memmap:
+        """Every image from the ``.npy`` at ``path`` (read-only memory map), drawn there first if it is missing.
+
+        The file is written under a temporary name and renamed when complete,
+        so a run killed while drawing leaves no partial file, and two processes
+        that start together each end with a whole one. A file of another grid
+        or size is refused.
+        """
+        path = Path(path)
+        if not path.exists():
+            partial = path.with_name(f"{path.name}.{os.getpid()}.partial.npy")
+            try:
+                self.save_npy(partial, progress=progress)
+                os.replace(partial, path)
+            finally:
+                partial.unlink(missing_ok=True)
+        images = np.load(path, mmap_mode="r")
+        if images.shape != (len(self), 1, self.size, self.size) or images.dtype != np.uint8:
+            raise DataError(
+                f"{path} holds {images.dtype} images of shape {images.shape}, not the {len(self):,} uint8 images "
+                f"(1, {self.size}, {self.size}) of the grid {self.grid}: remove it to draw the grid anew"
+            )
+        return images
+
     def streamed(
-        self, block_rows: int = _RENDER_BATCH, window_bytes: int = 64 * 2**20, shuffled: bool = True, seed: int = 0
+        self, block_rows: int = _RENDER_BATCH, window_bytes: int = 64 * 2**20, shuffled: bool = True, seed: int = 0,
+        images: np.ndarray | None = None,
     ) -> StreamedDataset:
         """The grid as a :class:`~vaekit.data.streaming.StreamedDataset`: float32 blocks rendered when read.
 
@@ -194,19 +220,27 @@ class SpriteGrid:
         ``shuffled``: each block holds rows of one fixed random permutation of
         the grid (``seed``), so a window mixes every factor; in grid order a
         window of consecutive rows holds only a few shapes, scales and
-        rotations, and each batch would too.
+        rotations, and each batch would too. ``images``: the grid already
+        drawn (:meth:`drawn`), read instead of rendered: the same batches,
+        without the drawing's time.
         """
-        source = _SpriteBlocks(self, block_rows, np.random.default_rng(seed).permutation(len(self)) if shuffled else None)
+        order = np.random.default_rng(seed).permutation(len(self)) if shuffled else None
+        source = _SpriteBlocks(self, block_rows, order, images)
         return StreamedDataset(source, np.arange(len(source.starts) - 1), window_bytes, value_range=(0.0, 1.0))
 
 
 class _SpriteBlocks(BlockSource):
     """A :class:`SpriteGrid` as blocks of consecutive rows for :mod:`vaekit.data.streaming`, drawn when read."""
 
-    def __init__(self, grid: SpriteGrid, block_rows: int, order: np.ndarray | None = None) -> None:
+    def __init__(
+        self, grid: SpriteGrid, block_rows: int, order: np.ndarray | None = None, images: np.ndarray | None = None
+    ) -> None:
         if block_rows < 1:
             raise DataError(f"block_rows must be positive, got {block_rows}")
+        if images is not None and images.shape != (len(grid), 1, grid.size, grid.size):
+            raise DataError(f"images of shape {images.shape} are not the grid's ({len(grid)}, 1, {grid.size}, {grid.size})")
         self.grid = grid
+        self.images = images  # (len(grid), 1, size, size) uint8, e.g. a memory map of SpriteGrid.drawn; None: render
         self.order = order  # (len(grid),) the grid rows in stream order; None: grid order
         self.name = f"sprites grid {'x'.join(map(str, grid.grid))} at {grid.size}px"
         self.sample_shape = (1, grid.size, grid.size)
@@ -218,7 +252,10 @@ class _SpriteBlocks(BlockSource):
         return positions if self.order is None else self.order[positions]
 
     def read(self, block: int) -> np.ndarray:
-        return self.grid.observations(self.grid.factors(self.rows(block)), dtype=np.float32)  # (rows, 1, size, size)
+        rows = self.rows(block)
+        if self.images is not None:
+            return self.images[rows].astype(np.float32)  # (rows, 1, size, size): the rendered pixels, read back
+        return self.grid.observations(self.grid.factors(rows), dtype=np.float32)  # (rows, 1, size, size)
 
     def labels(self, block: int) -> np.ndarray | None:
         return self.grid.factors(self.rows(block))[:, 0]
