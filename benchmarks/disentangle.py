@@ -112,13 +112,15 @@ from vaekit.disentanglement import (
 from vaekit.evaluation import active_units, evaluate
 from vaekit.files import atomic_write
 from vaekit.models import VAE, build_model
+from vaekit.presets import PRESETS
 from vaekit.runs import resolve_config
 from vaekit.training import Trainer
 from vaekit.training.batches import Batch, BatchSource
 
-#: The one network and optimiser of every model (today's sprites MLP).
-NETWORK = {"arch": "mlp", "hidden_dims": "512,512", "latent_dim": 10, "likelihood": "bernoulli"}
-OPTIMISER = {"batch_size": 128, "lr": 1e-3}
+#: The one network and optimiser of every model: the ``sprites`` preset's (what ``--data sprites:N`` trains).
+NETWORK = {"arch": PRESETS["sprites"]["arch"], "hidden_dims": ",".join(map(str, PRESETS["sprites"]["hidden_dims"])),
+           "latent_dim": PRESETS["sprites"]["latent_dim"], "likelihood": PRESETS["sprites"]["likelihood"]}
+OPTIMISER = {"batch_size": PRESETS["sprites"]["batch_size"], "lr": PRESETS["sprites"]["lr"]}
 #: beta-TCVAE as Chen et al. 2018 ran it on dSprites (``vae_quant.py --dataset shapes --beta 6 --tcvae --mss``).
 _TCVAE = {"objective": "tcvae", "beta": 6.0, "tc_alpha": 1.0, "tc_gamma": 1.0, "tc_estimator": "mss",
           "dataset_size": math.prod(FULL_GRID)}

@@ -191,7 +191,21 @@ def test_builtin_digits_bring_their_own_preset_unless_told_otherwise():
     assert (flagged.model.likelihood, flagged.train.epochs, flagged.model.arch) == ("bernoulli", 3, "conv")
     assert resolve_config(overrides={"data": "digits"}, preset_name="mnist-mlp").model.arch == "mlp"
     assert resolve_config(overrides={"data": "digits"}, spec_data=False).model.likelihood == "bernoulli"  # an array
-    assert resolve_config(overrides={"data": "sprites"}).model.likelihood == "bernoulli"
+
+
+def test_sprites_of_any_size_bring_the_disentanglement_benchmarks_network():
+    """`--data sprites:N` trains the MLP benchmarks/disentangle.py measured, not the CPU-slow conv net of arch auto."""
+    from vaekit.presets import PRESETS
+    from vaekit.runs import resolve_config
+
+    for spec in ("sprites", "sprites:20000"):
+        model = resolve_config(overrides={"data": spec}).model
+        assert (model.arch, tuple(model.hidden_dims), model.latent_dim, model.likelihood) == ("mlp", (512, 512), 10, "bernoulli")
+        assert resolve_config(overrides={"data": spec}).train.lr_schedule == PRESETS["sprites"]["lr_schedule"]
+    flagged = resolve_config(overrides={"data": "sprites:500", "arch": "conv", "latent_dim": 6})
+    assert (flagged.model.arch, flagged.model.latent_dim) == ("conv", 6)
+    assert resolve_config(overrides={"data": "sprites:500"}, preset_name="mnist-mlp").model.latent_dim == 32
+    assert resolve_config(overrides={"data": "mnist:/tmp/x"}).model.arch == "auto"  # other specs bring nothing
 
 
 def test_a_weak_code_is_reported_as_partial_collapse():
