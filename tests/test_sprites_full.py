@@ -86,8 +86,10 @@ def test_a_drawn_grid_streams_the_same_batches_as_rendering_and_a_wrong_file_is_
     other = SpriteGrid(SMALL_GRID, size=8)
     with pytest.raises(DataError, match=r"not the 7,680 uint8 images \(1, 8, 8\).*remove it to draw the grid anew"):
         other.drawn(tmp_path / "grid.npy")
-    with pytest.raises(DataError, match="not the grid's"):
+    with pytest.raises(DataError, match=r"not the 7,680 uint8 images.*pass SpriteGrid.drawn's for this grid"):
         other.streamed(images=images)
+    with pytest.raises(DataError, match="holds float32 images"):  # the grid's shape, drawn as floats
+        grid.streamed(images=np.asarray(images, dtype=np.float32))
 
 
 def test_sampled_factors_cover_the_grid_and_a_perfect_encoder_scores_near_one_on_sprites():

@@ -202,12 +202,16 @@ class SpriteGrid:
             finally:
                 partial.unlink(missing_ok=True)
         images = np.load(path, mmap_mode="r")
+        self.check_drawn(images, str(path), ": remove it to draw the grid anew")
+        return images
+
+    def check_drawn(self, images: np.ndarray, name: str = "images", fix: str = "") -> None:
+        """Raise :class:`DataError` unless ``images`` are this grid's, as :meth:`drawn` returns them."""
         if images.shape != (len(self), 1, self.size, self.size) or images.dtype != np.uint8:
             raise DataError(
-                f"{path} holds {images.dtype} images of shape {images.shape}, not the {len(self):,} uint8 images "
-                f"(1, {self.size}, {self.size}) of the grid {self.grid}: remove it to draw the grid anew"
+                f"{name} holds {images.dtype} images of shape {images.shape}, not the {len(self):,} uint8 images "
+                f"(1, {self.size}, {self.size}) of the grid {self.grid}{fix}"
             )
-        return images
 
     def streamed(
         self, block_rows: int = _RENDER_BATCH, window_bytes: int = 64 * 2**20, shuffled: bool = True, seed: int = 0,
@@ -237,8 +241,8 @@ class _SpriteBlocks(BlockSource):
     ) -> None:
         if block_rows < 1:
             raise DataError(f"block_rows must be positive, got {block_rows}")
-        if images is not None and images.shape != (len(grid), 1, grid.size, grid.size):
-            raise DataError(f"images of shape {images.shape} are not the grid's ({len(grid)}, 1, {grid.size}, {grid.size})")
+        if images is not None:
+            grid.check_drawn(images, fix=": pass SpriteGrid.drawn's for this grid")
         self.grid = grid
         self.images = images  # (len(grid), 1, size, size) uint8, e.g. a memory map of SpriteGrid.drawn; None: render
         self.order = order  # (len(grid),) the grid rows in stream order; None: grid order
