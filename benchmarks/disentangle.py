@@ -418,7 +418,7 @@ def calibrate(args: argparse.Namespace) -> None:
                              flush=not args.keep_subnormals,
                              optimiser=args.optimiser, network=args.network, precision=args.precision)
         per_step[name] = (source.step_times[-1] - source.step_times[warm]) / timed + data_step
-        log(f"{name}: {per_step[name] * 1e3:.0f} ms/step with the data (MLP, batch {batch}, {args.threads} thread)")
+        log(f"{name}: {per_step[name] * 1e3:.0f} ms/step with the data ({network_name(args.network)}, batch {batch}, {args.threads} thread)")
     _, source, _ = train("vae", 0, warm + timed, args.threads, grid, every=0, images=images,
                          flush=not args.keep_subnormals,
                          optimiser=args.optimiser, precision=args.precision,
@@ -523,6 +523,13 @@ def report(args: argparse.Namespace) -> None:
     atomic_write(out / "disentangle.json", lambda f: f.write(json.dumps(merged, indent=1)), mode="w")
 
 
+def network_name(network: dict) -> str:
+    """``MLP 4096-512-512-10`` or ``conv net 16-32-64-64 (stride 2), 10 latents``: a lane's network in words."""
+    if network.get("arch") == "conv":
+        return f"conv net {str(network['conv_channels']).replace(',', '-')} (kernel 3, stride 2), {network['latent_dim']} latents"
+    return f"MLP 4096-{str(network['hidden_dims']).replace(',', '-')}-{network['latent_dim']}"
+
+
 def _mean_std(values: list[float]) -> tuple[float, float]:
     a = np.asarray([v for v in values if v is not None], dtype=np.float64)
     if a.size == 0:
@@ -551,8 +558,7 @@ def _table(by_model: dict[str, list[dict]], metas: list[dict]) -> list[str]:
         lines += [
             f"Lanes started {', '.join(dates)}; {meta.get('cpu', '?')}, {meta.get('threads', 1)} torch thread per run, "
             f"torch {meta.get('torch', '?')}" + (", matrix products in bf16" if meta.get("precision") == "bf16" else "")
-            + f"; MLP 4096-{str(meta.get('network', NETWORK)['hidden_dims']).replace(',', '-')}-"
-            f"{meta.get('network', NETWORK)['latent_dim']}; {meta.get('steps', '?')} steps of batch "
+            + f"; {network_name(meta.get('network', NETWORK))}; {meta.get('steps', '?')} steps of batch "
             f"{meta.get('optimiser', {}).get('batch_size', '?')} per model and seed, Adam at "
             f"{meta.get('optimiser', {}).get('lr', '?')}"
             + (f" on a cosine down to {meta['lr_min']:g}; " if meta.get("lr_min") is not None else "; ")
@@ -714,6 +720,9 @@ def main() -> None:
                         help="decay every model's rate on a cosine over the steps down to this (default: constant)")
     parser.add_argument("--hidden-dims", default=NETWORK["hidden_dims"],
                         help="the MLP's hidden widths, every model (narrower: more steps in the same minutes)")
+    parser.add_argument("--conv-channels", metavar="C1,C2,...",
+                        help="vaekit's conv net with these channels per stride-2 level instead of the MLP, every "
+                             "model (a decoder that shifts by construction; ~3x the MLP's seconds a step)")
     parser.add_argument("--sprites-cache", metavar="NPY",
                         help="read the grid's images from this .npy (3 GB; drawn there first if missing) instead of "
                         "rendering each batch: the same batches, the drawing's time (about 14 ms a step) saved")
@@ -743,6 +752,8 @@ def main() -> None:
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.optimiser = {"batch_size": args.batch_size, "lr": args.lr}  # in the lanes' JSON; --report reads them there
     args.network = {**NETWORK, "hidden_dims": args.hidden_dims}
+    if args.conv_channels:
+        args.network.update(arch="conv", conv_channels=args.conv_channels)
     torch.set_num_threads(args.threads)
     if args.report:
         report(args)

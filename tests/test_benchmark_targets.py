@@ -89,5 +89,8 @@ def test_lanes_from_before_the_discriminator_followed_the_schedule_are_not_merge
     with pytest.raises(SystemExit, match="differ in network"):
         disentangle._table(rows, [lane, narrow])
     assert "MLP 4096-256-256-10;" in disentangle._table(rows, [narrow])[0]
+    conv = disentangle._meta(argparse.Namespace(**{**vars(args), "network": {
+        **args.network, "arch": "conv", "conv_channels": "16,32,64,64"}}))
+    assert "conv net 16-32-64-64 (kernel 3, stride 2), 10 latents;" in disentangle._table(rows, [conv])[0]
     with pytest.raises(SystemExit, match="differ in precision"):
         disentangle._table(rows, [lane, disentangle._meta(argparse.Namespace(**{**vars(args), "precision": "bf16"}))])
