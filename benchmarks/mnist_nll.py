@@ -321,6 +321,11 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
         print(f"{name}: the epochs cap ({cfg.train.epochs}) came before the budget, the rate still at "
               f"{trainer.optimizer.param_groups[0]['lr']:.2e}: raise --set epochs", flush=True)
     selected_epoch = trainer.keep_best()  # a budget that cut the schedule left the last epoch's weights in
+    epochs_cap = cfg.train.epochs
+    if lr_over_budget:  # the saved config and the record say what ran: the preset's cosine, over the epochs trained
+        cfg.train.lr_schedule = "cosine"
+        if trained >= budget:  # the cap ending it first (warned above) leaves the cosine short of its floor: keep the cap
+            cfg.train.epochs = trainer.epoch
     falling, drop = still_falling(curve)
     hit = next(((t, e) for t, e, v in curve if v <= BURDA_VAE), (None, None))
     saved = None
@@ -337,12 +342,10 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
         print(f"{name}: final test NLL {nll:.2f} (K={args.final_k}) in {final_seconds:.0f} s", flush=True)
         final = {"nll": nll, "k": args.final_k, "images": min(len(test), args.final_images), "seconds": final_seconds}
     config = cfg.to_dict()
-    if lr_over_budget:  # the record says what ran: the preset's cosine, stepped by this script over the seconds
-        config["train"]["lr_schedule"] = "cosine"
     return {
         "name": name, "preset": preset, "model": spec, "binarization": binarization, "options": options,
         "budget_minutes": args.budget_minutes, "epochs": trainer.epoch, "selected_epoch": selected_epoch,
-        "lr_over_budget": lr_over_budget,
+        "lr_over_budget": lr_over_budget, "epochs_cap": epochs_cap,
         "last_lr": trainer.optimizer.param_groups[0]["lr"],
         "train_seconds": trained,
         "seconds_per_epoch": statistics.median(epoch_seconds), "epoch_seconds": epoch_seconds,

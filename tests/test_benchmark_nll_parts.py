@@ -114,7 +114,12 @@ def test_a_run_with_the_rate_over_the_budget_ends_near_its_floor_whatever_the_ep
         out=str(tmp_path), threads=1, lr_over_budget=True,
     )
     record = run_model("mnist-mlp", "vae", args, train, test, test[:4])
+    later = argparse.Namespace(**{**vars(args), "final_later": True})
+    saved = run_model("mnist-mlp", "vae", later, train, test, test[:4])
+    folder = json.loads((Path(saved["saved_model"]) / "config.json").read_text())  # what `vaekit` commands load
+    assert folder["train"]["lr_schedule"] == "cosine" and folder["train"]["epochs"] == saved["epochs"]
     assert record["lr_over_budget"] and 1 < record["epochs"] < 100000  # the budget ended it, not the cap
+    assert record["epochs_cap"] == 100000 and record["config"]["train"]["epochs"] == record["epochs"]
     lr, floor = record["config"]["train"]["lr"], record["config"]["train"]["lr_min"]
     assert floor <= record["last_lr"] < floor + 0.1 * (lr - floor)  # the last epoch ran near the floor
     assert record["config"]["train"]["lr_schedule"] == "cosine"  # what ran, though the trainer held "constant"
