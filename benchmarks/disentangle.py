@@ -117,7 +117,8 @@ from vaekit.runs import resolve_config
 from vaekit.training import Trainer
 from vaekit.training.batches import Batch, BatchSource
 
-#: The one network and optimiser of every model: the ``sprites`` preset's (what ``--data sprites:N`` trains).
+#: The one network and optimiser of every model: the ``sprites`` preset's network, batch size and rate (what
+#: ``--data sprites:N`` trains); the preset's cosine is ``--lr-min 1e-4`` here, a constant rate without it.
 NETWORK = {"arch": PRESETS["sprites"]["arch"], "hidden_dims": ",".join(map(str, PRESETS["sprites"]["hidden_dims"])),
            "latent_dim": PRESETS["sprites"]["latent_dim"], "likelihood": PRESETS["sprites"]["likelihood"]}
 OPTIMISER = {"batch_size": PRESETS["sprites"]["batch_size"], "lr": PRESETS["sprites"]["lr"]}
@@ -143,6 +144,8 @@ MODELS: dict[str, dict] = {
                   "discriminator_dims": "512,512,512"},  # gamma: Kim & Mnih 2018; D: the probes above
     "dipvae": {"objective": "dipvae", "dip_lambda_od": 10.0, "dip_lambda_d": 10.0},  # DIP-VAE-II, vaekit's defaults
 }
+#: The network of lanes whose JSON predates its "network" key (fixed here, whatever the preset becomes).
+LANES_BEFORE_NETWORK_KEY = {"arch": "mlp", "hidden_dims": "512,512", "latent_dim": 10, "likelihood": "bernoulli"}
 DEFAULT_MODELS = "vae,beta-vae-2,beta-vae,beta-vae-6,beta-tcvae,factorvae,dipvae"
 #: Rows per streamed block and bytes per shuffle window (16,384 float32 images).
 BLOCK_ROWS, WINDOW_BYTES = 32, 256 * 2**20
@@ -419,12 +422,13 @@ def calibrate(args: argparse.Namespace) -> None:
                              optimiser=args.optimiser, network=args.network, precision=args.precision)
         per_step[name] = (source.step_times[-1] - source.step_times[warm]) / timed + data_step
         log(f"{name}: {per_step[name] * 1e3:.0f} ms/step with the data ({network_name(args.network)}, batch {batch}, {args.threads} thread)")
+    # The other network family beside it: vaekit's default conv net (channels 32, 64, 128) beside the MLP, the MLP
+    # beside a conv net; the rest the same.
+    other = {**args.network, "arch": "mlp" if args.network["arch"] == "conv" else "conv"}
     _, source, _ = train("vae", 0, warm + timed, args.threads, grid, every=0, images=images,
-                         flush=not args.keep_subnormals,
-                         optimiser=args.optimiser, precision=args.precision,
-                         network={**args.network, "arch": "conv"})  # vaekit's conv net, channels 32, 64, 128; the rest the same
-    conv = (source.step_times[-1] - source.step_times[warm]) / timed + data_step
-    log(f"vae with the conv net: {conv * 1e3:.0f} ms/step (the MLP: {per_step.get('vae', float('nan')) * 1e3:.0f})")
+                         flush=not args.keep_subnormals, optimiser=args.optimiser, precision=args.precision, network=other)
+    seconds = (source.step_times[-1] - source.step_times[warm]) / timed + data_step
+    log(f"vae on the {network_name(other)}: {seconds * 1e3:.0f} ms/step")
 
     metric_seconds = _time_metrics(grid, args) if args.metric_points else 0.0
     budget = args.budget_minutes * 60
@@ -524,9 +528,10 @@ def report(args: argparse.Namespace) -> None:
 
 
 def network_name(network: dict) -> str:
-    """``MLP 4096-512-512-10`` or ``conv net 16-32-64-64 (stride 2), 10 latents``: a lane's network in words."""
+    """A lane's network in words: ``MLP 4096-512-512-10``, or ``conv net 16-32-64-64 (kernel 3, stride 2), 10 latents``."""
     if network.get("arch") == "conv":
-        return f"conv net {str(network['conv_channels']).replace(',', '-')} (kernel 3, stride 2), {network['latent_dim']} latents"
+        channels = str(network["conv_channels"]).replace(",", "-")
+        return f"conv net {channels} (kernel 3, stride 2), {network['latent_dim']} latents"
     return f"MLP 4096-{str(network['hidden_dims']).replace(',', '-')}-{network['latent_dim']}"
 
 
@@ -558,7 +563,8 @@ def _table(by_model: dict[str, list[dict]], metas: list[dict]) -> list[str]:
         lines += [
             f"Lanes started {', '.join(dates)}; {meta.get('cpu', '?')}, {meta.get('threads', 1)} torch thread per run, "
             f"torch {meta.get('torch', '?')}" + (", matrix products in bf16" if meta.get("precision") == "bf16" else "")
-            + f"; {network_name(meta.get('network', NETWORK))}; {meta.get('steps', '?')} steps of batch "
+            + f"; {network_name(meta.get('network', LANES_BEFORE_NETWORK_KEY))}; "
+            f"{meta.get('steps', '?')} steps of batch "
             f"{meta.get('optimiser', {}).get('batch_size', '?')} per model and seed, Adam at "
             f"{meta.get('optimiser', {}).get('lr', '?')}"
             + (f" on a cosine down to {meta['lr_min']:g}; " if meta.get("lr_min") is not None else "; ")
@@ -722,7 +728,7 @@ def main() -> None:
                         help="the MLP's hidden widths, every model (narrower: more steps in the same minutes)")
     parser.add_argument("--conv-channels", metavar="C1,C2,...",
                         help="vaekit's conv net with these channels per stride-2 level instead of the MLP, every "
-                             "model (a decoder that shifts by construction; ~3x the MLP's seconds a step)")
+                             "model (a decoder that shifts by construction; 8-15x the MLP's seconds a step)")
     parser.add_argument("--sprites-cache", metavar="NPY",
                         help="read the grid's images from this .npy (3 GB; drawn there first if missing) instead of "
                         "rendering each batch: the same batches, the drawing's time (about 14 ms a step) saved")
@@ -752,8 +758,12 @@ def main() -> None:
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.optimiser = {"batch_size": args.batch_size, "lr": args.lr}  # in the lanes' JSON; --report reads them there
     args.network = {**NETWORK, "hidden_dims": args.hidden_dims}
-    if args.conv_channels:
-        args.network.update(arch="conv", conv_channels=args.conv_channels)
+    if args.conv_channels is not None:
+        channels = [c.strip() for c in args.conv_channels.split(",")]
+        if not all(c.isdigit() and int(c) > 0 for c in channels):
+            parser.error(f"--conv-channels takes positive channel counts separated by commas (e.g. 16,32,64,64), "
+                         f"not {args.conv_channels!r}")
+        args.network.update(arch="conv", conv_channels=",".join(str(int(c)) for c in channels))
     torch.set_num_threads(args.threads)
     if args.report:
         report(args)

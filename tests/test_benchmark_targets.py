@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -94,3 +95,12 @@ def test_lanes_from_before_the_discriminator_followed_the_schedule_are_not_merge
     assert "conv net 16-32-64-64 (kernel 3, stride 2), 10 latents;" in disentangle._table(rows, [conv])[0]
     with pytest.raises(SystemExit, match="differ in precision"):
         disentangle._table(rows, [lane, disentangle._meta(argparse.Namespace(**{**vars(args), "precision": "bf16"}))])
+
+
+@pytest.mark.parametrize("channels", ["16,x", "16,0", "16x32", ""])
+def test_conv_channels_other_than_positive_counts_are_one_line_and_exit_2(channels):
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "disentangle.py"
+    done = subprocess.run([sys.executable, str(script), "--conv-channels", channels, "--report", "none.json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--conv-channels takes positive channel counts" in done.stderr
+    assert "Traceback" not in done.stderr

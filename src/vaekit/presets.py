@@ -100,7 +100,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "mnist-m1m2": {**_M2, "likelihood": "gaussian-learned", "label_column": "label"},
     # `--data sprites[:N]` (64x64 binary shapes with known factors): the network of
     # benchmarks/disentangle.py, an MLP 4096-512-512 with 10 latents, the usual size for
-    # disentanglement; ~15x faster a step on a CPU than the conv net `--arch auto` would pick.
+    # disentanglement; 16x faster a step on a CPU core than the conv net `--arch auto` would pick (67 against
+    # 1,083 ms, `benchmarks/disentangle.py --calibrate`, 2026-12-04).
     "sprites": {
         "arch": "mlp",
         "hidden_dims": (512, 512),
