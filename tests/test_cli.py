@@ -162,6 +162,7 @@ def bad_input_cases(root: Path, trained: Path) -> list[tuple[list, str]]:
         (train + ["--data", "digits", "--latent-dim", "zero"], "invalid value for 'latent_dim'"),
         (train + ["--data", "digits", "--likelihood", "poisson"], "choose from"),
         (train + ["--data", "digits", "--latent-dim", "1000000000"], "GiB of memory"),
+        (train + ["--data", "digits", "--activation", "glu"], "applies to arch mlp, not conv: use --arch mlp"),
         (["traverse", run_dir, "--dims", "7", "--out", root / "t.png"], "must be in 0..1"),
         (["traverse", run_dir, "--dims", "one", "--out", root / "t.png"], "expected latent dimensions"),
         (["traverse", run_dir, "--dims", "0", "--manifold", "--out", root / "t.png"], "drop --dims"),

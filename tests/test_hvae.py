@@ -212,6 +212,16 @@ def test_each_prior_trains_and_saves_and_loads_with_identical_outputs(prior, x, 
     assert_same_model(model.eval(), back, x)
 
 
+def test_glu_gates_every_hidden_layer_of_both_levels_and_saves_and_loads(x, tmp_path):
+    model = build(prior="vamp", activation="glu", options={"top_latent_dim": Z2, "x_branch": "layer"})
+    for part in (model.encoder, model.decoder, model.encoder_z1, model.posterior_z1, model.prior_z1):
+        assert any(isinstance(m, torch.nn.GLU) for m in part.modules()), type(part).__name__
+    Trainer(model, TrainConfig(epochs=1, batch_size=16, seed=0)).fit(x)
+    back = vaekit.load(model.save_pretrained(tmp_path / "saved"))
+    assert back.config.activation == "glu"
+    assert_same_model(model.eval(), back, x)
+
+
 def assert_same_model(model: HVAE, back: HVAE, x: torch.Tensor) -> None:
     assert type(back) is HVAE and back.latent_dim == model.latent_dim
     for name, tensor in model.state_dict().items():

@@ -76,3 +76,39 @@ def test_a_conv_decoder_changes_only_the_channels():
     cfg = ModelConfig(arch="conv", input_shape=(3, 8, 8), latent_dim=2, conv_channels=(4,))
     with pytest.raises(ConfigError, match=r"outputs \(P, 8, 8\)"):
         build_networks(cfg, output_shape=(30, 4, 4))
+
+
+def test_a_glu_layer_is_a_linear_to_twice_the_width_gated_by_the_sigmoid_of_its_second_half():
+    from vaekit.networks import dense
+
+    torch.manual_seed(0)
+    linear, gate = dense(5, 3, "glu")
+    assert linear.out_features == 6
+    x = torch.randn(4, 5)
+    a, b = (x @ linear.weight.T + linear.bias).split(3, dim=-1)
+    torch.testing.assert_close(gate(linear(x)), a * torch.sigmoid(b))
+    relu = dense(5, 3, "relu")
+    assert relu[0].out_features == 3 and isinstance(relu[1], torch.nn.ReLU)
+
+
+@pytest.mark.parametrize("condition_dim", [0, 4])
+def test_glu_mlps_gate_every_hidden_layer_and_take_a_condition(condition_dim):
+    cfg = ModelConfig(arch="mlp", input_shape=(1, 8, 8), latent_dim=3, hidden_dims=(16, 8), activation="glu")
+    enc, dec = build_networks(cfg, condition_dim=condition_dim)
+    for net in (enc, dec):
+        assert sum(isinstance(m, torch.nn.GLU) for m in net.modules()) == 2  # the two hidden layers, not the output
+    c = torch.randn(2, condition_dim) if condition_dim else None
+    assert enc(torch.rand(2, 1, 8, 8), c).shape == (2, 6)
+    assert dec(torch.randn(2, 3), c).shape == (2, 1, 8, 8)
+
+
+@pytest.mark.parametrize("arch", ["conv", "resnet", "auto"])
+def test_glu_on_a_conv_net_is_refused_with_the_fix(arch):
+    from vaekit.errors import ConfigError
+    from vaekit.networks import build_classifier
+
+    cfg = ModelConfig(arch=arch, input_shape=(1, 8, 8), latent_dim=3, activation="glu")
+    with pytest.raises(ConfigError, match="activation 'glu' .* applies to arch mlp, not (conv|resnet): use --arch mlp"):
+        build_networks(cfg)
+    with pytest.raises(ConfigError, match="applies to arch mlp"):
+        build_classifier(cfg, 10)

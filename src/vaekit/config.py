@@ -36,7 +36,9 @@ ARCHS = ("auto", "mlp", "conv", "resnet", "conv1d", "gru")
 #: Architectures for sequences (C, T) and for images (C, H, W).
 SEQUENCE_ARCHS = ("conv1d", "gru")
 IMAGE_ARCHS = ("conv", "resnet")
-ACTIVATIONS = ("relu", "silu", "tanh", "elu", "leaky_relu")
+ACTIVATIONS = ("relu", "silu", "tanh", "elu", "leaky_relu", "glu")
+#: Activations that only the MLP layers have (a gated layer doubles its Linear; the conv nets do not).
+MLP_ONLY_ACTIVATIONS = ("glu",)
 SPLITS = ("train", "test")
 ON_NAN = ("stop", "skip")
 LR_SCHEDULES = ("constant", "cosine", "step", "plateau")
@@ -78,7 +80,7 @@ class ModelConfig:
     conv_channels: tuple[int, ...] = (32, 64, 128)
     """Conv channels per level; a level halves H and W while both are >= 4."""
     activation: str = "relu"
-    """Hidden-layer non-linearity: relu, silu, tanh, elu, leaky_relu."""
+    """Hidden-layer non-linearity: relu, silu, tanh, elu, leaky_relu, or glu: gated layers (W x) * sigmoid(V x) (Dauphin et al. 2017; the gated dense layers of Tomczak & Welling 2018), twice the weights a layer, arch mlp only."""
     likelihood: str = "bernoulli"
     """p(x|z): ``bernoulli`` (data in [0, 1]), ``gaussian`` (fixed std), ``gaussian-learned``, ``logistic-mixture`` (8-bit images in [0, 1]: mixture_components discretized logistics per pixel, Salimans et al. 2017)."""
     obs_std: float = 1.0

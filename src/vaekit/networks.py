@@ -18,7 +18,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from vaekit.config import ModelConfig
+from vaekit.config import MLP_ONLY_ACTIVATIONS, ModelConfig
 from vaekit.errors import ConfigError
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -33,12 +33,22 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 MIN_SIDE_TO_DOWNSAMPLE = 4
 
 
+def dense(n_in: int, n_out: int, activation: str) -> list[nn.Module]:
+    """A hidden layer n_in -> n_out: a Linear and its non-linearity, or for ``glu`` a gated layer,
+    one Linear to 2 * n_out whose halves a, b give a * sigmoid(b) (Dauphin et al. 2017; Tomczak &
+    Welling 2018's GatedDense)."""
+    if activation == "glu":
+        return [nn.Linear(n_in, 2 * n_out), nn.GLU(dim=-1)]
+    return [nn.Linear(n_in, n_out), ACTIVATIONS[activation]()]
+
+
 def _mlp(sizes: list[int], activation: str, last_activation: bool) -> list[nn.Module]:
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(n_in, n_out))
         if last_activation or i < len(sizes) - 2:
-            layers.append(ACTIVATIONS[activation]())
+            layers += dense(n_in, n_out, activation)
+        else:
+            layers.append(nn.Linear(n_in, n_out))
     return layers
 
 
@@ -81,7 +91,7 @@ class MLPEncoder(nn.Module):
         super().__init__()
         sizes = [math.prod(input_shape), *hidden_dims, out_features or 2 * latent_dim]
         self.net = nn.Sequential(nn.Flatten(), *_mlp(sizes, activation, last_activation=False))
-        self.condition = Condition(condition_dim, sizes[1]) if condition_dim else None
+        self.condition = Condition(condition_dim, self.net[1].out_features) if condition_dim else None
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:
         return _conditioned(self.net, 1, self.condition, x, c)
@@ -101,7 +111,7 @@ class MLPDecoder(nn.Module):
         output_shape = tuple(input_shape if output_shape is None else output_shape)
         sizes = [latent_dim, *reversed(hidden_dims), math.prod(output_shape)]
         self.net = nn.Sequential(*_mlp(sizes, activation, last_activation=False), nn.Unflatten(1, output_shape))
-        self.condition = Condition(condition_dim, sizes[1]) if condition_dim else None
+        self.condition = Condition(condition_dim, self.net[0].out_features) if condition_dim else None
 
     def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:
         return _conditioned(self.net, 0, self.condition, z, c)
@@ -270,6 +280,17 @@ class GRUDecoder(nn.Module):
         return self.out(out).transpose(1, 2)  # (B, P, T)
 
 
+def _resolved_arch(config: ModelConfig) -> str:
+    """``config``'s arch for its data, refusing an activation that arch's layers do not have."""
+    arch = config.resolved_arch()
+    if config.activation in MLP_ONLY_ACTIVATIONS and arch != "mlp":
+        raise ConfigError(
+            f"activation '{config.activation}' (gated layers) applies to arch mlp, not {arch}: "
+            "use --arch mlp or another activation"
+        )
+    return arch
+
+
 def build_networks(
     config: ModelConfig, condition_dim: int = 0, output_shape: tuple[int, ...] | None = None
 ) -> tuple[nn.Module, nn.Module]:
@@ -282,7 +303,7 @@ def build_networks(
     """
     shape = tuple(config.input_shape)
     output_shape = shape if output_shape is None else tuple(output_shape)
-    arch = config.resolved_arch()
+    arch = _resolved_arch(config)
     if arch in ("conv", "resnet", "conv1d", "gru") and (
         len(output_shape) != len(shape) or output_shape[1:] != shape[1:]
     ):
@@ -305,7 +326,7 @@ def build_networks(
 def build_classifier(config: ModelConfig, num_classes: int) -> nn.Module:
     """x (B, *shape) -> class logits (B, num_classes), with the encoder's architecture."""
     shape = tuple(config.input_shape)
-    arch = config.resolved_arch()
+    arch = _resolved_arch(config)
     if arch == "gru":
         return GRUEncoder(shape, 0, config.hidden_dims[0], out_features=num_classes)
     if arch in ("conv", "resnet", "conv1d"):

@@ -33,7 +33,7 @@ from torch.distributions import Distribution
 from vaekit.config import ModelConfig
 from vaekit.errors import ConfigError, DataError
 from vaekit.models.vae import VAE, by_batch
-from vaekit.networks import ACTIVATIONS, MLPEncoder, build_networks
+from vaekit.networks import MLPEncoder, build_networks, dense
 from vaekit.objectives import LossTerms, kl_divergence
 from vaekit.posteriors import LOGVAR_MAX, LOGVAR_MIN, DiagonalGaussian, reparameterize, standard_normal_noise
 from vaekit.priors import Prior
@@ -100,7 +100,6 @@ class HVAE(VAE):
         self.latent_dim = self._top_dim(config)  # Z2: traversals, samples and embeddings sweep the top level
         z1, z2 = self.bottom_dim, self.latent_dim
         width = config.hidden_dims[-1]  # the innermost MLP width: these networks sit next to a latent code
-        act = ACTIVATIONS[config.activation]
         # q(z1|x, z2): x has its own branch whose output h(x) (B, 2 * Z1) is merged with z2 by a small MLP.
         # Not the top encoder's features: that network may be the user's own, whose inside vaekit cannot
         # see; Tomczak & Welling's q(z1|x, z2) too has an x branch and a z2 branch.
@@ -108,9 +107,10 @@ class HVAE(VAE):
             self.encoder_z1: nn.Module = MLPEncoder(config.input_shape, z1, (width,), config.activation)
         else:  # a second encoder of the configured arch (mlp, conv, resnet, ...)
             self.encoder_z1, _ = build_networks(dataclasses.replace(config, latent_dim=z1))
-        self.posterior_z1 = nn.Sequential(nn.Linear(2 * z1 + z2, width), act(), nn.Linear(width, 2 * z1))
+        act = config.activation
+        self.posterior_z1 = nn.Sequential(*dense(2 * z1 + z2, width, act), nn.Linear(width, 2 * z1))
         # p(z1|z2): an MLP on z2 to the mean and log-variance of z1.
-        self.prior_z1 = nn.Sequential(nn.Linear(z2, width), act(), nn.Linear(width, 2 * z1))
+        self.prior_z1 = nn.Sequential(*dense(z2, width, act), nn.Linear(width, 2 * z1))
 
     # ------------------------------------------------------------------ parts
 
