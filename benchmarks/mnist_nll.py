@@ -99,14 +99,15 @@ def load_mnist(args) -> tuple[Dataset, torch.Tensor]:
     return train, binarize_once(test, seed=0)  # the binarization `vaekit evaluate` uses at --seed 0
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../shared/data/mnist", help="folder of the MNIST IDX files")
     parser.add_argument("--static", default=None, help="folder of binarized_mnist_*.mat: train on static binarization")
     parser.add_argument("--presets", "--preset", nargs="+", default=["mnist-mlp"], help="presets trained in turn")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override preset keys (every preset)")
-    parser.add_argument("--option", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="set a model family's option (every preset), as vaekit train --option")
+    parser.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                        help="override preset keys (every preset); repeats add up")
+    parser.add_argument("--option", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                        help="set a model family's option (every preset), as vaekit train --option; repeats add up")
     parser.add_argument("--budget-minutes", type=float, default=30.0, help="training wall time per model")
     parser.add_argument(
         "--lr-over-budget",
@@ -135,7 +136,11 @@ def main() -> None:
         "--models", nargs="+", default=["vae"], metavar="MODEL[:K]",
         help="models trained on each preset on the same budget: vae, iwae:K (K importance samples in training)",
     )
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
     command = shlex.join([f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')}",
                           Path(sys.executable).name, *sys.argv])
     print(f"$ {command}", flush=True)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from mnist_nll import final_log_px, finish, part_bounds, record_tag  # noqa: E402 - benchmarks/ is not a package
+from mnist_nll import final_log_px, finish, parse_args, part_bounds, record_tag  # noqa: E402 - benchmarks/ is not a package
 
 from vaekit.config import ModelConfig, RunConfig  # noqa: E402
 from vaekit.model_files import save_model  # noqa: E402
@@ -124,3 +124,25 @@ def test_a_run_with_the_rate_over_the_budget_ends_near_its_floor_whatever_the_ep
     assert floor <= record["last_lr"] < floor + 0.1 * (lr - floor)  # the last epoch ran near the floor
     assert record["config"]["train"]["lr_schedule"] == "cosine"  # what ran, though the trainer held "constant"
     assert record["train_seconds"] >= 0.03 * 60
+
+
+def test_repeated_set_and_option_flags_add_up_instead_of_the_last_one_winning():
+    args = parse_args(["--set", "epochs=1000", "--set", "activation=glu", "latent_dim=40", "--option", "a=1", "--option", "b=2"])
+    assert args.set == ["epochs=1000", "activation=glu", "latent_dim=40"] and args.option == ["a=1", "b=2"]
+
+
+def test_a_target_counts_the_best_row_of_its_preset_family_and_no_other_family():
+    from mnist_nll_merge import target_lines, targets  # noqa: PLC0415
+
+    def row(preset: str, nll: float) -> dict:
+        return {"preset": preset, "model": "vae", "binarization": "dynamic", "budget_minutes": 75,
+                "train_seconds": 4500, "final": {"nll": nll, "k": 5000, "images": 10_000}}
+
+    records = [row("mnist-mlp", 85.5), row("mnist-hvae-vamp", 83.4), row("mnist-hvae-vamp-gated", 82.9)]
+    by_target = {t["target"]: t for t in targets(records)}
+    hvae = by_target["HVAE + VampPrior at least 2.5 nats below the plain VAE"]
+    assert hvae["preset"] == "mnist-hvae-vamp-gated" and hvae["met"] and hvae["measured"] == pytest.approx(2.6)
+    assert by_target["VampPrior <= 84.45"]["measured"] is None  # mnist-hvae-vamp is not a variant of mnist-vamp
+    assert any("2.600 nats below (mnist-hvae-vamp-gated): met" in line for line in target_lines(targets(records)))
+    worse = targets([records[0], row("mnist-hvae-vamp", 83.4), row("mnist-hvae-vamp-gated", 84.0)])
+    assert next(t for t in worse if t["target"] == hvae["target"])["preset"] == "mnist-hvae-vamp"

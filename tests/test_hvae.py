@@ -281,3 +281,14 @@ def test_the_benchmark_preset_takes_the_layer_branch_and_an_option_on_top_keeps_
     cfg.model.input_shape = (1, 28, 28)
     model = build_model(cfg.model)
     assert [type(m).__name__ for m in model.encoder_z1.net] == ["Flatten", "Linear", "ReLU", "Linear"]
+
+
+def test_the_gated_preset_builds_tomczak_and_wellings_networks():
+    from vaekit.runs import resolve_config
+
+    cfg = resolve_config(None, {}, "mnist-hvae-vamp-gated")
+    cfg.model.input_shape = (1, 28, 28)
+    model = build_model(cfg.model)
+    assert model.bottom_dim == model.latent_dim == 40 and model.prior.pseudo_inputs.shape[0] == 100
+    assert [type(m).__name__ for m in model.encoder_z1.net] == ["Flatten", "Linear", "GLU", "Linear"]
+    assert [m.out_features for m in model.encoder.net if isinstance(m, torch.nn.Linear)] == [600, 600, 80]
