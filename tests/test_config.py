@@ -14,6 +14,12 @@ def test_flat_and_nested_keys_give_the_same_config():
     assert flat.model.hidden_dims == (64, 32)
 
 
+@pytest.mark.parametrize("text, dims", [("64,32", (64, 32)), ("512x256", (512, 256)), (" 64 , 32 ", (64, 32)),
+                                        ("64,", (64,)), ("64", (64,))])
+def test_list_values_read_commas_or_x(text, dims):
+    assert RunConfig.from_dict({"hidden_dims": text}).model.hidden_dims == dims
+
+
 def test_round_trip_through_json():
     cfg = RunConfig.from_dict({"latent_dim": 3, "beta": 2.5, "patience": 4, "image_size": "32x24", "image_fit": "pad"})
     again = RunConfig.from_dict(json.loads(cfg.to_json()))
@@ -30,6 +36,9 @@ def test_round_trip_through_json():
         ({"latent_dim": "many"}, "invalid value for 'latent_dim'"),
         ({"latent_dim": 2.5}, "invalid value for 'latent_dim'"),
         ({"dynamic_binarization": "maybe"}, "invalid value for 'dynamic_binarization'"),
+        ({"hidden_dims": "16,x"}, r"invalid value for 'hidden_dims': '16,x' \(expected a comma-separated list"),
+        ({"hidden_dims": "16,,32"}, "invalid value for 'hidden_dims'"),
+        ({"conv_channels": [16, ""]}, "invalid value for 'conv_channels'"),
         ({"format_version": 99}, "newer than this vaekit reads"),
     ],
 )

@@ -479,11 +479,10 @@ def coerce(key: str, value: Any, annotation: Any) -> Any:
                 raise ValueError
             return {str(k): coerce(key, v, args[1]) for k, v in value.items()}
         if origin is tuple:
-            items = value.replace("x", ",").split(",") if isinstance(value, str) else value
+            items = _list_items(value) if isinstance(value, str) else value
             if not isinstance(items, (list, tuple)):
                 raise ValueError
-            sizes = tuple(coerce(key, v.strip() if isinstance(v, str) else v, int) for v in items if str(v).strip() != "")
-            return sizes
+            return tuple(coerce(key, v.strip() if isinstance(v, str) else v, int) for v in items)
     except (TypeError, ValueError, OverflowError, ConfigError):
         pass
     else:
@@ -491,6 +490,18 @@ def coerce(key: str, value: Any, annotation: Any) -> Any:
     kind = {bool: "true or false", int: f"an integer of at most {MAX_INT}", float: "a finite number",
             str: "a string"}.get(annotation, "a comma-separated list of integers")
     raise ConfigError(f"invalid value for {show(key)}: {show(value)} (expected {kind})")
+
+
+def _list_items(text: str) -> list[str]:
+    """The items of a list written as text, separated by commas or ``x`` ("64,32", "512x256"; one
+    trailing comma allowed, "64,"); an empty item ("16,,32", "16,x") raises ValueError."""
+    text = text.strip()
+    if not text:
+        return []
+    items = text.removesuffix(",").replace("x", ",").split(",")
+    if any(not item.strip() for item in items):
+        raise ValueError
+    return items
 
 
 def _did_you_mean(key: Any, known: list[str]) -> str:
