@@ -42,14 +42,12 @@ def dense(n_in: int, n_out: int, activation: str) -> list[nn.Module]:
     return [nn.Linear(n_in, n_out), ACTIVATIONS[activation]()]
 
 
-def _mlp(sizes: list[int], activation: str, last_activation: bool) -> list[nn.Module]:
+def mlp(sizes: list[int], activation: str) -> list[nn.Module]:
+    """Layers sizes[0] -> ... -> sizes[-1]: hidden layers with ``activation`` (see :func:`dense`), a plain Linear last."""
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        if last_activation or i < len(sizes) - 2:
-            layers += dense(n_in, n_out, activation)
-        else:
-            layers.append(nn.Linear(n_in, n_out))
-    return layers
+    for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
+        layers += dense(n_in, n_out, activation)
+    return [*layers, nn.Linear(sizes[-2], sizes[-1])]
 
 
 class Condition(nn.Module):
@@ -90,7 +88,7 @@ class MLPEncoder(nn.Module):
     ):
         super().__init__()
         sizes = [math.prod(input_shape), *hidden_dims, out_features or 2 * latent_dim]
-        self.net = nn.Sequential(nn.Flatten(), *_mlp(sizes, activation, last_activation=False))
+        self.net = nn.Sequential(nn.Flatten(), *mlp(sizes, activation))
         self.condition = Condition(condition_dim, self.net[1].out_features) if condition_dim else None
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:
@@ -110,7 +108,7 @@ class MLPDecoder(nn.Module):
         super().__init__()
         output_shape = tuple(input_shape if output_shape is None else output_shape)
         sizes = [latent_dim, *reversed(hidden_dims), math.prod(output_shape)]
-        self.net = nn.Sequential(*_mlp(sizes, activation, last_activation=False), nn.Unflatten(1, output_shape))
+        self.net = nn.Sequential(*mlp(sizes, activation), nn.Unflatten(1, output_shape))
         self.condition = Condition(condition_dim, self.net[0].out_features) if condition_dim else None
 
     def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:

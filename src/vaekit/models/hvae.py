@@ -33,7 +33,7 @@ from torch.distributions import Distribution
 from vaekit.config import ModelConfig
 from vaekit.errors import ConfigError, DataError
 from vaekit.models.vae import VAE, by_batch
-from vaekit.networks import MLPEncoder, build_networks, dense
+from vaekit.networks import MLPEncoder, build_networks, mlp
 from vaekit.objectives import LossTerms, kl_divergence
 from vaekit.posteriors import LOGVAR_MAX, LOGVAR_MIN, DiagonalGaussian, reparameterize, standard_normal_noise
 from vaekit.priors import Prior
@@ -107,10 +107,9 @@ class HVAE(VAE):
             self.encoder_z1: nn.Module = MLPEncoder(config.input_shape, z1, (width,), config.activation)
         else:  # a second encoder of the configured arch (mlp, conv, resnet, ...)
             self.encoder_z1, _ = build_networks(dataclasses.replace(config, latent_dim=z1))
-        act = config.activation
-        self.posterior_z1 = nn.Sequential(*dense(2 * z1 + z2, width, act), nn.Linear(width, 2 * z1))
+        self.posterior_z1 = nn.Sequential(*mlp([2 * z1 + z2, width, 2 * z1], config.activation))
         # p(z1|z2): an MLP on z2 to the mean and log-variance of z1.
-        self.prior_z1 = nn.Sequential(*dense(z2, width, act), nn.Linear(width, 2 * z1))
+        self.prior_z1 = nn.Sequential(*mlp([z2, width, 2 * z1], config.activation))
 
     # ------------------------------------------------------------------ parts
 
