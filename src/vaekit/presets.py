@@ -84,6 +84,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # mnist-mlp's networks and schedule with one part changed, for the rows of benchmarks/mnist_nll.py:
     # the VampPrior with 100 pseudo-inputs (Tomczak & Welling used 500: 2.6x a plain epoch on a CPU, against 1.4x);
     "mnist-vamp": {**_MNIST_MLP, "prior": "vamp", "pseudo_inputs": 100},
+    # the VampPrior with Tomczak & Welling's networks: gated (glu) 300-300 layers and 40 latents, as mnist-hvae-vamp-gated;
+    "mnist-vamp-gated": {
+        **_MNIST_MLP, "prior": "vamp", "pseudo_inputs": 100, "activation": "glu", "hidden_dims": (300, 300), "latent_dim": 40,
+    },
     # a learned mixture of 50 Gaussians as the prior (as many components as latents, roughly);
     "mnist-mog": {**_MNIST_MLP, "prior": "mog", "prior_components": 50},
     # the Gaussian posterior followed by two IAF steps (Kingma et al. 2016 used one to two on MNIST);
