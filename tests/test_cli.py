@@ -163,6 +163,8 @@ def bad_input_cases(root: Path, trained: Path) -> list[tuple[list, str]]:
         (train + ["--data", "digits", "--likelihood", "poisson"], "choose from"),
         (train + ["--data", "digits", "--latent-dim", "1000000000"], "GiB of memory"),
         (train + ["--data", "digits", "--activation", "glu"], "applies to arch mlp, not conv: use --arch mlp"),
+        (train + ["--data", "digits", "--dropout", "0.2"], "dropout applies to arch mlp, not conv: use --arch mlp"),
+        (train + ["--data", "digits", "--arch", "mlp", "--dropout", "1"], "invalid value for 'dropout'"),
         (["traverse", run_dir, "--dims", "7", "--out", root / "t.png"], "must be in 0..1"),
         (["traverse", run_dir, "--dims", "one", "--out", root / "t.png"], "expected latent dimensions"),
         (["traverse", run_dir, "--dims", "0", "--manifold", "--out", root / "t.png"], "drop --dims"),

@@ -112,3 +112,45 @@ def test_glu_on_a_conv_net_is_refused_with_the_fix(arch):
         build_networks(cfg)
     with pytest.raises(ConfigError, match="applies to arch mlp"):
         build_classifier(cfg, 10)
+
+
+@pytest.mark.parametrize("activation", ["relu", "glu"])
+def test_dropout_follows_every_hidden_layer_and_is_off_in_eval_mode(activation):
+    from vaekit.networks import build_classifier
+
+    shape, gate = (1, 8, 8), {"relu": "ReLU", "glu": "GLU"}[activation]
+    plain = ModelConfig(arch="mlp", input_shape=shape, latent_dim=3, hidden_dims=(16, 8), activation=activation)
+    dropped = ModelConfig(**{**plain.__dict__, "dropout": 0.5})
+    torch.manual_seed(0)
+    nets = [*build_networks(dropped), build_classifier(dropped, 4)]
+    torch.manual_seed(0)
+    twins = [*build_networks(plain), build_classifier(plain, 4)]
+    inputs = [torch.rand(5, *shape), torch.randn(5, 3), torch.rand(5, *shape)]
+    for net, twin, x in zip(nets, twins, inputs):
+        slots = [m for m in net.net if isinstance(m, torch.nn.Sequential)]  # a non-linearity, then dropout
+        assert [[type(m).__name__ for m in slot] for slot in slots] == [[gate, "Dropout"]] * 2
+        assert all(m.p == 0.5 for m in net.modules() if isinstance(m, torch.nn.Dropout))
+        assert not any(isinstance(m, torch.nn.Dropout) for m in twin.modules())
+        # The weights keep their names: a model trained with dropout loads into one without.
+        twin.load_state_dict(net.state_dict())
+        net.train()
+        assert not torch.equal(net(x), net(x))  # a fresh mask each pass
+        net.eval()
+        torch.testing.assert_close(net(x), twin(x))
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0, float("nan")])
+def test_a_dropout_outside_zero_to_one_is_refused(value):
+    from vaekit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="invalid value for 'dropout'"):
+        ModelConfig(arch="mlp", dropout=value).validate()
+
+
+@pytest.mark.parametrize("arch", ["conv", "resnet", "auto"])
+def test_dropout_on_a_conv_net_is_refused_with_the_fix(arch):
+    from vaekit.errors import ConfigError
+
+    cfg = ModelConfig(arch=arch, input_shape=(1, 8, 8), latent_dim=3, dropout=0.2)
+    with pytest.raises(ConfigError, match="dropout applies to arch mlp, not (conv|resnet): use --arch mlp or --dropout 0"):
+        build_networks(cfg)

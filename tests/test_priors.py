@@ -186,8 +186,9 @@ def test_a_mog_prior_learns_where_the_codes_are():
         ["--prior", "mog", "--prior-components", "3"],
         ["--model", "hvae", "--prior", "vamp", "--pseudo-inputs", "6", "--option", "top_latent_dim=2",
          "--option", "x_branch=layer"],
+        ["--model", "hvae", "--prior", "vamp", "--pseudo-inputs", "6", "--option", "top_latent_dim=2", "--dropout", "0.3"],
     ],
-    ids=["vamp-iaf", "mog", "hvae-vamp-layer"],
+    ids=["vamp-iaf", "mog", "hvae-vamp-layer", "hvae-vamp-dropout"],
 )
 def test_the_cli_trains_resumes_bitwise_samples_evaluates_and_traverses_every_part(tmp_path, capsys, flags):
     from safetensors.torch import load_file

@@ -81,6 +81,8 @@ class ModelConfig:
     """Conv channels per level; a level halves H and W while both are >= 4."""
     activation: str = "relu"
     """Hidden-layer non-linearity: relu, silu, tanh, elu, leaky_relu, or glu: gated layers (W x) * sigmoid(V x) (Dauphin et al. 2017; the gated dense layers of Tomczak & Welling 2018), twice the weights a layer, arch mlp only."""
+    dropout: float = 0.0
+    """Dropout rate after every hidden layer of the MLP networks (encoder, decoder, M2's classifier, the HVAE's level networks), in training only: a regulariser where the data is small or fixed (statically binarized MNIST overfits); 0 = off, arch mlp only."""
     likelihood: str = "bernoulli"
     """p(x|z): ``bernoulli`` (data in [0, 1]), ``gaussian`` (fixed std), ``gaussian-learned``, ``logistic-mixture`` (8-bit images in [0, 1]: mixture_components discretized logistics per pixel, Salimans et al. 2017)."""
     obs_std: float = 1.0
@@ -140,6 +142,8 @@ class ModelConfig:
                      "dataset_size", "factor_gamma", "dip_lambda_od", "dip_lambda_d"):
             if (getattr(self, name) or 0) < 0:
                 raise ConfigError(f"invalid value for '{name}': {getattr(self, name)!r} (must be >= 0)")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"invalid value for 'dropout': {show(self.dropout)} (must be in [0, 1))")
         for name in ("hidden_dims", "conv_channels", "discriminator_dims"):
             sizes = getattr(self, name)
             if not sizes or any(s <= 0 for s in sizes):

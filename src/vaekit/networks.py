@@ -33,20 +33,22 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 MIN_SIDE_TO_DOWNSAMPLE = 4
 
 
-def dense(n_in: int, n_out: int, activation: str) -> list[nn.Module]:
+def dense(n_in: int, n_out: int, activation: str, dropout: float = 0.0) -> list[nn.Module]:
     """A hidden layer n_in -> n_out: a Linear and its non-linearity, or for ``glu`` a gated layer,
     one Linear to 2 * n_out whose halves a, b give a * sigmoid(b) (Dauphin et al. 2017; Tomczak &
-    Welling 2018's GatedDense)."""
-    if activation == "glu":
-        return [nn.Linear(n_in, 2 * n_out), nn.GLU(dim=-1)]
-    return [nn.Linear(n_in, n_out), ACTIVATIONS[activation]()]
+    Welling 2018's GatedDense). ``dropout`` > 0 follows the non-linearity in the same slot, so the
+    weights keep their names (``net.3.weight``) with or without it."""
+    linear = nn.Linear(n_in, 2 * n_out if activation == "glu" else n_out)
+    gate = nn.GLU(dim=-1) if activation == "glu" else ACTIVATIONS[activation]()
+    return [linear, nn.Sequential(gate, nn.Dropout(dropout)) if dropout else gate]
 
 
-def mlp(sizes: list[int], activation: str) -> list[nn.Module]:
-    """Layers sizes[0] -> ... -> sizes[-1]: hidden layers with ``activation`` (see :func:`dense`), a plain Linear last."""
+def mlp(sizes: list[int], activation: str, dropout: float = 0.0) -> list[nn.Module]:
+    """Layers sizes[0] -> ... -> sizes[-1]: hidden layers with ``activation`` and ``dropout`` (see
+    :func:`dense`), a plain Linear last."""
     layers: list[nn.Module] = []
     for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
-        layers += dense(n_in, n_out, activation)
+        layers += dense(n_in, n_out, activation, dropout)
     return [*layers, nn.Linear(sizes[-2], sizes[-1])]
 
 
@@ -84,11 +86,11 @@ class MLPEncoder(nn.Module):
 
     def __init__(
         self, input_shape: tuple[int, ...], latent_dim: int, hidden_dims, activation: str,
-        condition_dim: int = 0, out_features: int | None = None,
+        condition_dim: int = 0, out_features: int | None = None, dropout: float = 0.0,
     ):
         super().__init__()
         sizes = [math.prod(input_shape), *hidden_dims, out_features or 2 * latent_dim]
-        self.net = nn.Sequential(nn.Flatten(), *mlp(sizes, activation))
+        self.net = nn.Sequential(nn.Flatten(), *mlp(sizes, activation, dropout))
         self.condition = Condition(condition_dim, self.net[1].out_features) if condition_dim else None
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:
@@ -103,12 +105,12 @@ class MLPDecoder(nn.Module):
 
     def __init__(
         self, input_shape: tuple[int, ...], latent_dim: int, hidden_dims, activation: str, condition_dim: int = 0,
-        output_shape: tuple[int, ...] | None = None,
+        output_shape: tuple[int, ...] | None = None, dropout: float = 0.0,
     ):
         super().__init__()
         output_shape = tuple(input_shape if output_shape is None else output_shape)
         sizes = [latent_dim, *reversed(hidden_dims), math.prod(output_shape)]
-        self.net = nn.Sequential(*mlp(sizes, activation), nn.Unflatten(1, output_shape))
+        self.net = nn.Sequential(*mlp(sizes, activation, dropout), nn.Unflatten(1, output_shape))
         self.condition = Condition(condition_dim, self.net[0].out_features) if condition_dim else None
 
     def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:
@@ -279,13 +281,15 @@ class GRUDecoder(nn.Module):
 
 
 def _resolved_arch(config: ModelConfig) -> str:
-    """``config``'s arch for its data, refusing an activation that arch's layers do not have."""
+    """``config``'s arch for its data, refusing an activation or dropout that arch's layers do not have."""
     arch = config.resolved_arch()
     if config.activation in MLP_ONLY_ACTIVATIONS and arch != "mlp":
         raise ConfigError(
             f"activation '{config.activation}' (gated layers) applies to arch mlp, not {arch}: "
             "use --arch mlp or another activation"
         )
+    if config.dropout and arch != "mlp":
+        raise ConfigError(f"dropout applies to arch mlp, not {arch}: use --arch mlp or --dropout 0")
     return arch
 
 
@@ -317,8 +321,8 @@ def build_networks(
         encoder = ConvEncoder(*args, condition_dim=condition_dim)
         return encoder, ConvDecoder(*args, condition_dim=condition_dim, out_channels=output_shape[0])
     args = (shape, config.latent_dim, tuple(config.hidden_dims), config.activation)
-    encoder = MLPEncoder(*args, condition_dim=condition_dim)
-    return encoder, MLPDecoder(*args, condition_dim=condition_dim, output_shape=output_shape)
+    encoder = MLPEncoder(*args, condition_dim=condition_dim, dropout=config.dropout)
+    return encoder, MLPDecoder(*args, condition_dim=condition_dim, output_shape=output_shape, dropout=config.dropout)
 
 
 def build_classifier(config: ModelConfig, num_classes: int) -> nn.Module:
@@ -331,4 +335,6 @@ def build_classifier(config: ModelConfig, num_classes: int) -> nn.Module:
         return ConvEncoder(
             shape, 0, tuple(config.conv_channels), config.activation, arch == "resnet", out_features=num_classes
         )
-    return MLPEncoder(shape, 0, tuple(config.hidden_dims), config.activation, out_features=num_classes)
+    return MLPEncoder(
+        shape, 0, tuple(config.hidden_dims), config.activation, out_features=num_classes, dropout=config.dropout
+    )

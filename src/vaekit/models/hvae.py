@@ -104,12 +104,14 @@ class HVAE(VAE):
         # Not the top encoder's features: that network may be the user's own, whose inside vaekit cannot
         # see; Tomczak & Welling's q(z1|x, z2) too has an x branch and a z2 branch.
         if self.options.x_branch == "layer":  # their x branch: one hidden layer on x
-            self.encoder_z1: nn.Module = MLPEncoder(config.input_shape, z1, (width,), config.activation)
+            self.encoder_z1: nn.Module = MLPEncoder(
+                config.input_shape, z1, (width,), config.activation, dropout=config.dropout
+            )
         else:  # a second encoder of the configured arch (mlp, conv, resnet, ...)
             self.encoder_z1, _ = build_networks(dataclasses.replace(config, latent_dim=z1))
-        self.posterior_z1 = nn.Sequential(*mlp([2 * z1 + z2, width, 2 * z1], config.activation))
+        self.posterior_z1 = nn.Sequential(*mlp([2 * z1 + z2, width, 2 * z1], config.activation, config.dropout))
         # p(z1|z2): an MLP on z2 to the mean and log-variance of z1.
-        self.prior_z1 = nn.Sequential(*mlp([z2, width, 2 * z1], config.activation))
+        self.prior_z1 = nn.Sequential(*mlp([z2, width, 2 * z1], config.activation, config.dropout))
 
     # ------------------------------------------------------------------ parts
 
