@@ -56,6 +56,7 @@ usual protocol for dynamically binarized MNIST).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -70,6 +71,7 @@ import numpy as np
 import torch
 from _machine import cpu_name  # benchmarks/ is the script's path
 
+from vaekit.config import ModelConfig
 from vaekit.data import Dataset, load_data, split_indices
 from vaekit.evaluation import binarize_once, iw_log_likelihood
 from vaekit.files import atomic_write
@@ -174,10 +176,19 @@ def main() -> None:
 
 
 def record_tag(record: dict) -> str:
-    """File name of a record: preset, binarization, and the model when it is not the plain ``vae``."""
+    """File name of a record: preset, binarization, the model when it is not the plain ``vae``, and the
+    model settings and options changed on the command line."""
     model = "" if record["model"] == "vae" else "_" + record["model"].replace(":", "")
-    options = "".join(f"_{key}-{value}" for key, value in record.get("options", {}).items())  # --option
-    return f"mnist_nll_{record['preset']}_{record['binarization']}{model}{options}"
+    changed = {**record.get("settings", {}), **record.get("options", {})}  # --set of a model setting, --option
+    return f"mnist_nll_{record['preset']}_{record['binarization']}{model}" + "".join(
+        f"_{key}-{value}" for key, value in changed.items())
+
+
+def model_settings(assignments: list[str]) -> dict[str, str]:
+    """The ``--set KEY=VALUE`` of the model's settings (``--set dropout=0.1``), which make a row of their own; the
+    training's (``epochs``, ``lr``) do not, and ``model`` is the row's ``--models`` spec."""
+    keys = {f.name for f in dataclasses.fields(ModelConfig)} - {"model", "options"}
+    return {key: value for key, value in (kv.split("=", 1) for kv in assignments) if key in keys}
 
 
 def still_falling(curve: list[tuple[float, int, float]]) -> tuple[bool | None, float | None]:
@@ -299,7 +310,8 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
     trainer = Trainer(model, cfg.train)
     name = preset if spec == "vae" else f"{preset} {model_name} k={k or cfg.model.options.get('iw_samples', 5)}"
     options = overrides.get("options", {})  # --option: in the name, the record and its file name
-    name += "".join(f" {key}={value}" for key, value in options.items())
+    settings = model_settings(args.set)  # so are the model settings --set changed
+    name += "".join(f" {key}={value}" for key, value in {**settings, **options}.items())
     binarization = "static" if args.static else "dynamic"
     date = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -336,7 +348,7 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
     saved = None
     if args.final_later:
         saved = Path(args.out) / "models" / record_tag(
-            {"preset": preset, "binarization": binarization, "model": spec, "options": options})
+            {"preset": preset, "binarization": binarization, "model": spec, "options": options, "settings": settings})
         save_model(saved, model, cfg)
         print(f"{name}: {trainer.epoch} epochs in {trained:.0f} s; model saved to {saved} for --finish", flush=True)
         final = None
@@ -349,6 +361,7 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
     config = cfg.to_dict()
     return {
         "name": name, "preset": preset, "model": spec, "binarization": binarization, "options": options,
+        "settings": settings,
         "budget_minutes": args.budget_minutes, "epochs": trainer.epoch, "selected_epoch": selected_epoch,
         "lr_over_budget": lr_over_budget, "epochs_cap": epochs_cap,
         "last_lr": trainer.optimizer.param_groups[0]["lr"],

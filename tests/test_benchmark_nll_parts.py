@@ -11,7 +11,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from mnist_nll import final_log_px, finish, parse_args, part_bounds, record_tag  # noqa: E402 - benchmarks/ is not a package
+from mnist_nll import final_log_px, finish, model_settings, parse_args, part_bounds, record_tag  # noqa: E402 - benchmarks/ is not a package
 
 from vaekit.config import ModelConfig, RunConfig  # noqa: E402
 from vaekit.model_files import save_model  # noqa: E402
@@ -63,6 +63,14 @@ def test_a_record_with_options_gets_a_file_name_of_its_own():
     assert record_tag({**record, "options": {}}) == "mnist_nll_mnist-hvae-vamp_dynamic"
     assert record_tag({**record, "options": {"x_branch": "layer"}}) == "mnist_nll_mnist-hvae-vamp_dynamic_x_branch-layer"
     assert record_tag({**record, "model": "iwae:5"}) == "mnist_nll_mnist-hvae-vamp_dynamic_iwae5"
+
+
+def test_a_model_setting_changed_with_set_names_its_row_and_a_training_setting_does_not():
+    settings = model_settings(["epochs=100", "dropout=0.1", "lr=5e-4", "latent_dim=40", "model=iwae"])
+    assert settings == {"dropout": "0.1", "latent_dim": "40"}
+    record = {"preset": "mnist-vamp-gated", "binarization": "static", "model": "vae", "settings": settings}
+    assert record_tag(record) == "mnist_nll_mnist-vamp-gated_static_dropout-0.1_latent_dim-40"
+    assert record_tag({**record, "settings": model_settings(["epochs=100"])}) == "mnist_nll_mnist-vamp-gated_static"
 
 
 def test_a_budget_cut_keeps_the_best_validation_epoch_not_the_last():
