@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 14, 2026-12-04 16:35 UTC (AMD EPYC VM, 2 cores): the plain VAE and the VampPrior with Tomczak & Welling's gated
+# Issue 14, 2026-12-04 16:28 UTC (AMD EPYC VM, 2 cores): the plain VAE and the VampPrior with Tomczak & Welling's gated
 # 300-300 networks (mnist-vamp-gated) for 75 minutes each, side by side, one thread each, subnormals flushed,
 # the cosine over the budget's seconds; then each lane scores its own model (K = 5000, all 10,000 test images).
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
