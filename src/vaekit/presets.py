@@ -85,6 +85,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the VampPrior with 100 pseudo-inputs (Tomczak & Welling used 500: 2.6x a plain epoch on a CPU, against 1.4x);
     "mnist-vamp": {**_MNIST_MLP, "prior": "vamp", "pseudo_inputs": 100},
     # the VampPrior with Tomczak & Welling's networks: gated (glu) 300-300 layers and 40 latents, as mnist-hvae-vamp-gated;
+    # 1.56x mnist-mlp's seconds an epoch, 83.13 nats after 75 minutes, 2.47 below it (mnist-vamp: 1.48; 2026-12-04);
     "mnist-vamp-gated": {
         **_MNIST_MLP, "prior": "vamp", "pseudo_inputs": 100, "activation": "glu", "hidden_dims": (300, 300), "latent_dim": 40,
     },
