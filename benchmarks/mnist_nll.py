@@ -56,7 +56,6 @@ usual protocol for dynamically binarized MNIST).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -71,7 +70,6 @@ import numpy as np
 import torch
 from _machine import cpu_name  # benchmarks/ is the script's path
 
-from vaekit.config import ModelConfig
 from vaekit.data import Dataset, load_data, split_indices
 from vaekit.evaluation import binarize_once, iw_log_likelihood
 from vaekit.files import atomic_write
@@ -177,18 +175,23 @@ def main() -> None:
 
 def record_tag(record: dict) -> str:
     """File name of a record: preset, binarization, the model when it is not the plain ``vae``, and the
-    model settings and options changed on the command line."""
+    settings and options changed on the command line."""
     model = "" if record["model"] == "vae" else "_" + record["model"].replace(":", "")
-    changed = {**record.get("settings", {}), **record.get("options", {})}  # --set of a model setting, --option
+    changed = {**record.get("settings", {}), **record.get("options", {})}  # --set (but the epochs cap), --option
     return f"mnist_nll_{record['preset']}_{record['binarization']}{model}" + "".join(
         f"_{key}-{value}" for key, value in changed.items())
 
 
-def model_settings(assignments: list[str]) -> dict[str, str]:
-    """The ``--set KEY=VALUE`` of the model's settings (``--set dropout=0.1``), which make a row of their own; the
-    training's (``epochs``, ``lr``) do not, and ``model`` is the row's ``--models`` spec."""
-    keys = {f.name for f in dataclasses.fields(ModelConfig)} - {"model", "options"}
-    return {key: value for key, value in (kv.split("=", 1) for kv in assignments) if key in keys}
+#: ``--set`` keys that do not name a row: the epochs cap (a budget, as --budget-minutes) and the run's machinery, which
+#: leave what is learned alone; ``model`` and ``options`` are named by --models and --option.
+RUN_CONDITIONS = frozenset({"epochs", "model", "options", "checkpoint_every", "keep_checkpoints", "num_threads",
+                            "device", "compile", "on_nan", "max_nan_skips"})
+
+
+def changed_settings(overrides: dict) -> dict[str, str]:
+    """The settings ``--set`` changed that change what is learned (``dropout=0.1``, ``kl_warmup_epochs=20``): they
+    name the row and its record file; the epochs cap and the run's machinery (``RUN_CONDITIONS``) do not."""
+    return {key: value for key, value in overrides.items() if key not in RUN_CONDITIONS}
 
 
 def still_falling(curve: list[tuple[float, int, float]]) -> tuple[bool | None, float | None]:
@@ -284,7 +287,8 @@ def finish(path: Path, test: torch.Tensor, args) -> None:
 def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, probe: torch.Tensor) -> dict:
     """Train one model (``vae`` or ``iwae:K``) of ``preset`` for the budget; its record."""
     model_name, _, k = spec.partition(":")
-    overrides: dict = dict(kv.split("=", 1) for kv in args.set)
+    assigned = dict(kv.split("=", 1) for kv in args.set)
+    overrides: dict = dict(assigned)
     if args.option:
         overrides["options"] = dict(kv.split("=", 1) for kv in args.option)
     if model_name != "vae":  # "vae" keeps the preset's own model (e.g. mnist-hvae-vamp's hvae)
@@ -310,7 +314,7 @@ def run_model(preset: str, spec: str, args, train: Dataset, test: torch.Tensor, 
     trainer = Trainer(model, cfg.train)
     name = preset if spec == "vae" else f"{preset} {model_name} k={k or cfg.model.options.get('iw_samples', 5)}"
     options = overrides.get("options", {})  # --option: in the name, the record and its file name
-    settings = model_settings(args.set)  # so are the model settings --set changed
+    settings = changed_settings(assigned)  # so are the settings --set changed
     name += "".join(f" {key}={value}" for key, value in {**settings, **options}.items())
     binarization = "static" if args.static else "dynamic"
     date = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from mnist_nll import final_log_px, finish, model_settings, parse_args, part_bounds, record_tag  # noqa: E402 - benchmarks/ is not a package
+from mnist_nll import changed_settings, final_log_px, finish, parse_args, part_bounds, record_tag  # noqa: E402 - benchmarks/ is not a package
 
 from vaekit.config import ModelConfig, RunConfig  # noqa: E402
 from vaekit.model_files import save_model  # noqa: E402
@@ -65,12 +65,13 @@ def test_a_record_with_options_gets_a_file_name_of_its_own():
     assert record_tag({**record, "model": "iwae:5"}) == "mnist_nll_mnist-hvae-vamp_dynamic_iwae5"
 
 
-def test_a_model_setting_changed_with_set_names_its_row_and_a_training_setting_does_not():
-    settings = model_settings(["epochs=100", "dropout=0.1", "lr=5e-4", "latent_dim=40", "model=iwae"])
-    assert settings == {"dropout": "0.1", "latent_dim": "40"}
+def test_a_setting_changed_with_set_names_its_row_and_the_epochs_cap_does_not():
+    settings = changed_settings({"epochs": "100", "dropout": "0.1", "kl_warmup_epochs": "20", "model": "iwae",
+                                 "checkpoint_every": "5"})
+    assert settings == {"dropout": "0.1", "kl_warmup_epochs": "20"}  # two lanes differing only in warm-up: two rows
     record = {"preset": "mnist-vamp-gated", "binarization": "static", "model": "vae", "settings": settings}
-    assert record_tag(record) == "mnist_nll_mnist-vamp-gated_static_dropout-0.1_latent_dim-40"
-    assert record_tag({**record, "settings": model_settings(["epochs=100"])}) == "mnist_nll_mnist-vamp-gated_static"
+    assert record_tag(record) == "mnist_nll_mnist-vamp-gated_static_dropout-0.1_kl_warmup_epochs-20"
+    assert record_tag({**record, "settings": changed_settings({"epochs": "100"})}) == "mnist_nll_mnist-vamp-gated_static"
 
 
 def test_a_budget_cut_keeps_the_best_validation_epoch_not_the_last():
