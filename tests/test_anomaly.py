@@ -173,11 +173,33 @@ def test_bad_input_at_score_time(fitted, bad, match):
         ({"trim_fraction": 1.0}, "trim_fraction"),
         ({"likelihood": "poisson"}, "invalid value for 'likelihood'"),
         ({"scaling": "minmax"}, "'scaling' parameter"),
+        ({"prior": "flat"}, "invalid value for 'prior': 'flat' \\(choose from normal, mog, vamp\\)"),
+        ({"prior": "vamp", "prior_components": 0}, "'prior_components' parameter"),
+        ({"posterior": "maf"}, "invalid value for 'posterior'"),
     ],
 )
 def test_bad_settings_are_config_errors(blobs, params, match):
     with pytest.raises(ConfigError, match=match):
         VAEAnomalyDetector(**{**FAST, **params}).fit(blobs[0])
+
+
+@pytest.mark.parametrize("params", [{"prior": "vamp"}, {"prior": "mog", "prior_components": 3}, {"posterior": "iaf"}],
+                         ids=["vamp", "mog", "iaf"])
+def test_a_learned_prior_or_a_flow_posterior_detects_saves_and_loads(tmp_path, blobs, params):
+    X, y = blobs
+    det = VAEAnomalyDetector(**FAST, score_type="iw", **params).fit(X)
+    prior = det.model_.prior
+    if params.get("prior") == "vamp":  # no count given: one pseudo-input per row, the rows being fewer than 500
+        assert type(prior).__name__ == "VampPrior" and prior.pseudo_inputs.shape == (len(X), X.shape[1])
+    elif params.get("prior") == "mog":
+        assert type(prior).__name__ == "MixtureOfGaussiansPrior" and prior.means.shape == (3, det.model_config_.latent_dim)
+    else:
+        assert det.model_.flow is not None and det.model_config_.posterior == "iaf"
+    assert roc_auc_score(y, det.decision_scores_) > 0.95
+    det.save(tmp_path / "det")
+    loaded = VAEAnomalyDetector.load(tmp_path / "det")
+    assert loaded.get_params() == det.get_params()
+    assert np.array_equal(loaded.anomaly_score(X), det.anomaly_score(X))
 
 
 def test_old_score_keyword_still_works_and_warns():
@@ -284,6 +306,22 @@ def test_cli_bad_score_input_is_one_line_and_writes_nothing(tmp_path, table, cap
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
     assert re.search(match, err)
     assert not scores.exists()
+
+
+def test_cli_fits_a_detector_with_a_learned_prior_and_refuses_a_bad_one(tmp_path, table, capsys):
+    out = tmp_path / "det"
+    base = ["detect", "fit", "--data", str(table), "--label-column", "y", "--id-column", "id", "--steps", "150"]
+    assert main([*base, "--out", str(out), "--prior", "vamp", "--prior-components", "20", "--posterior", "iaf"]) == 0
+    assert "ROC-AUC 0.9" in capsys.readouterr().out
+    params = json.loads((out / "estimator.json").read_text())["params"]
+    assert (params["prior"], params["prior_components"], params["posterior"]) == ("vamp", 20, "iaf")
+    assert VAEAnomalyDetector.load(out).model_.prior.pseudo_inputs.shape[0] == 20
+    for flags, match in [(["--prior", "flat"], "invalid value for 'prior'"),
+                         (["--prior", "mog", "--prior-components", "0"], "prior_components")]:
+        assert main([*base, "--out", str(tmp_path / "bad"), *flags]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and match in err
+        assert not (tmp_path / "bad").exists()
 
 
 def test_cli_label_errors(tmp_path, table, capsys):

@@ -87,6 +87,16 @@ class VAEEstimatorBase(BaseEstimator):
         ``cpu``, ``cuda`` or ``auto``.
     verbose:
         Print one line per epoch.
+    prior:
+        p(z): ``normal`` N(0, I), ``mog`` (a learned mixture of Gaussians) or
+        ``vamp`` (the VampPrior: the mixture of the posteriors of learned
+        pseudo-inputs), as ``vaekit train --prior``.
+    prior_components:
+        Components of the ``mog`` prior, pseudo-inputs of ``vamp``; None: 10
+        for ``mog``; for ``vamp`` 500 (Tomczak & Welling's), or one per row when
+        there are fewer rows.
+    posterior:
+        q(z|x): ``gaussian``, or ``iaf`` (two inverse autoregressive flow steps on it).
     """
 
     #: Every parameter's allowed values, checked at the start of ``fit`` by scikit-learn.
@@ -104,6 +114,9 @@ class VAEEstimatorBase(BaseEstimator):
         "random_state": [Interval(Integral, 0, MAX_SEED, closed="both"), None],
         "device": [str],  # auto, cpu, cuda or cuda:N: checked by TrainConfig
         "verbose": ["verbose"],
+        "prior": [str],  # the name: by ModelConfig, against the registry
+        "prior_components": [Interval(Integral, 1, None, closed="left"), None],
+        "posterior": [str],
     }
     #: Auto latent size: the input features divided by this, clipped to [2, 16].
     _latent_divisor = 2
@@ -129,6 +142,9 @@ class VAEEstimatorBase(BaseEstimator):
         random_state: int | None = None,
         device: str = "cpu",
         verbose: bool = False,
+        prior: str = "normal",
+        prior_components: int | None = None,
+        posterior: str = "gaussian",
     ) -> None:
         self.latent_dim = latent_dim
         self.hidden_dims = hidden_dims
@@ -145,6 +161,9 @@ class VAEEstimatorBase(BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.prior = prior
+        self.prior_components = prior_components
+        self.posterior = posterior
 
     # ------------------------------------------------------------------ fitting
 
@@ -240,10 +259,13 @@ class VAEEstimatorBase(BaseEstimator):
             latent = self.latent_dim or SERIES_LATENT_DIM
             if arch == "gru":
                 hidden = self.hidden_dims or SERIES_GRU_HIDDEN
+        components = {"prior_components": self.prior_components or ModelConfig.prior_components,
+                      "pseudo_inputs": self.prior_components or min(ModelConfig.pseudo_inputs, len(x))}
         return ModelConfig(
             arch=arch, latent_dim=latent, hidden_dims=tuple(hidden), likelihood=likelihood,
             beta=self.beta, input_shape=tuple(int(s) for s in x.shape[1:]),
             conv_channels=SERIES_CONV_CHANNELS if kind == "series" else (32, 64),
+            prior=self.prior, posterior=self.posterior, **components,
         )
 
     def _validate_params(self) -> None:
@@ -412,12 +434,16 @@ class VAETransformer(TransformerMixin, VAEEstimatorBase):
         random_state: int | None = None,
         device: str = "cpu",
         verbose: bool = False,
+        prior: str = "normal",
+        prior_components: int | None = None,
+        posterior: str = "gaussian",
         n_samples: int = 1,
     ) -> None:
         super().__init__(
             latent_dim=latent_dim, hidden_dims=hidden_dims, likelihood=likelihood, beta=beta, epochs=epochs,
             steps=steps, batch_size=batch_size, lr=lr, trim_fraction=trim_fraction, scaling=scaling,
             categorical=categorical, missing=missing, random_state=random_state, device=device, verbose=verbose,
+            prior=prior, prior_components=prior_components, posterior=posterior,
         )
         self.n_samples = n_samples
 
@@ -598,6 +624,9 @@ class VAEAnomalyDetector(OutlierMixin, VAEEstimatorBase):
         random_state: int | None = None,
         device: str = "cpu",
         verbose: bool = False,
+        prior: str = "normal",
+        prior_components: int | None = None,
+        posterior: str = "gaussian",
         score_type: str = "elbo",
         n_samples: int = 10,
         contamination: float = 0.1,
@@ -615,6 +644,7 @@ class VAEAnomalyDetector(OutlierMixin, VAEEstimatorBase):
             latent_dim=latent_dim, hidden_dims=hidden_dims, likelihood=likelihood, beta=beta, epochs=epochs,
             steps=steps, batch_size=batch_size, lr=lr, trim_fraction=trim_fraction, scaling=scaling,
             categorical=categorical, missing=missing, random_state=random_state, device=device, verbose=verbose,
+            prior=prior, prior_components=prior_components, posterior=posterior,
         )
         self.score_type = score_type if score is None else _renamed_score(score)
         self.n_samples = n_samples

@@ -57,6 +57,11 @@ def add_detect(command: AddCommand) -> None:
                    help="column scaling (auto: standard for tables, robust for series)")
     p.add_argument("--impute", action="store_true", help="fill missing values (median, most frequent category)")
     p.add_argument("--trim-fraction", type=float, default=0.3, help="share of worst rows per batch left out (0 for clean data)")
+    p.add_argument("--prior", default="normal",
+                   help="p(z): normal, a learned mixture (mog) or the VampPrior (vamp), as train --prior")
+    p.add_argument("--prior-components", type=int, default=None, metavar="K",
+                   help="mog components or vamp pseudo-inputs (default: 10; vamp: 500, or one per row if fewer)")
+    p.add_argument("--posterior", default="gaussian", help="q(z|x): gaussian, or iaf (two flow steps)")
     p.add_argument("--n-models", type=int, default=1,
                    help="tables and images: fit this many seeds and average the ranks of their scores (default: 1)")
     series = p.add_argument_group("time series (with --window or --time-column)")
@@ -139,7 +144,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         contamination=args.contamination, score_type=args.score, n_samples=args.samples, steps=args.steps,
         epochs=args.epochs, latent_dim=args.latent_dim, scaling=args.scaling,
         missing="impute" if args.impute else "error", trim_fraction=args.trim_fraction, random_state=args.seed,
-        n_models=args.n_models, **(_series_params(args) if is_series else {}),
+        n_models=args.n_models, prior=args.prior, prior_components=args.prior_components, posterior=args.posterior,
+        **(_series_params(args) if is_series else {}),
     ).fit(X)
     # Written into a fresh folder, then moved into place: an old --out survives a failure.
     tmp = out.with_name(f".tmp-{out.name}")
