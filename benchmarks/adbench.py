@@ -81,21 +81,24 @@ class SharedFits:
 
     def scores(
         self, X: np.ndarray, seed: int, kind: str = "elbo", latent_divisor: int = 4, trim_fraction: float = 0.3,
+        **model: str,
     ) -> np.ndarray:
-        """Scores of the model ``(seed, latent = features / latent_divisor in [2, 16], trim_fraction)``.
+        """Scores of the model ``(seed, latent = features / latent_divisor in [2, 16], trim_fraction, model)``.
 
         ``kind``: ``elbo`` or ``reconstruction`` (the detector's ``score_type``), or
         ``density``: -log p(z) of the posterior mean under the prior, how far
         from the bulk of the latent space the encoder puts the row.
+        ``model``: the detector's ``prior`` and ``posterior`` when not its defaults.
         """
         from vaekit import VAEAnomalyDetector  # noqa: PLC0415 - each scorer imports only its own package
 
         latent = latent_size(X, latent_divisor)
         latent_dim = None if latent == latent_size(X, 4) else latent  # the default's own model where they coincide
-        key = (seed, latent_dim, trim_fraction)
+        key = (seed, latent_dim, trim_fraction, *sorted(model.items()))
         if key not in self.models:
             started = time.perf_counter()
-            detector = VAEAnomalyDetector(latent_dim=latent_dim, trim_fraction=trim_fraction, random_state=seed).fit(X)
+            detector = VAEAnomalyDetector(latent_dim=latent_dim, trim_fraction=trim_fraction, random_state=seed,
+                                          **model).fit(X)
             elbo = detector.anomaly_score(X)  # timed with the fit, as the default detector is
             self.models[key] = _Fitted(detector, time.perf_counter() - started, {"elbo": (elbo, 0.0)})
             self._used.add(key)
@@ -157,6 +160,10 @@ CANDIDATES: dict[str, Scorer] = {
     "3 latents": lambda X, seed: rank_mean(*(FITS.scores(X, seed, latent_divisor=k) for k in latent_divisors(X))),
     "recon+density": lambda X, seed: rank_mean(FITS.scores(X, seed, "reconstruction"), FITS.scores(X, seed, "density")),
     "elbo+density": lambda X, seed: rank_mean(FITS.scores(X, seed), FITS.scores(X, seed, "density")),
+    # issue 14's parts in the detector: a learned prior (the VampPrior's pseudo-inputs: 500, or one per row if fewer)
+    "vamp prior": lambda X, seed: FITS.scores(X, seed, prior="vamp"),
+    "mog prior": lambda X, seed: FITS.scores(X, seed, prior="mog"),
+    "iaf posterior": lambda X, seed: FITS.scores(X, seed, posterior="iaf"),
     "3 latents recon+density": lambda X, seed: rank_mean(*(
         FITS.scores(X, seed, kind, latent_divisor=k) for k in latent_divisors(X) for kind in ("reconstruction", "density")
     )),

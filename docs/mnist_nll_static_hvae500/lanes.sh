@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 14, 2026-12-04 20:55 UTC (AMD EPYC VM, 2 cores): static binarization, the two-level HVAE + VampPrior with the
+# Issue 14, 2026-12-04 20:39 UTC (AMD EPYC VM, 2 cores): static binarization, the two-level HVAE + VampPrior with the
 # settings that took mnist-vamp-gated to 84.89 (500 pseudo-inputs, a 20-epoch KL warm-up, a 100-epoch cosine);
 # Tomczak & Welling's static HVAE + VampPrior: 83.19. One lane, one thread, beside the ADBench prior study (the
 # budget is the epochs, not the minutes); the final NLL in two halves side by side (K = 5000, all 10,000 images).
