@@ -1,7 +1,7 @@
 #!/bin/bash
 # Issue 14, 2026-12-04 (AMD EPYC VM, 2 cores): static binarization, where mnist-vamp-gated (100 pseudo-inputs, a
-# 100-epoch cosine) scored 86.03, 0.24 above pythae's 85.79. Tomczak & Welling's 500 pseudo-inputs, without and
-# with a 20-epoch KL warm-up (theirs: 100 epochs of up to 2,000), side by side, one thread each; the final NLL
+# 100-epoch cosine) scored 86.03, 0.24 above pythae's 85.79. Tomczak & Welling's 500 pseudo-inputs, with the
+# preset's 5-epoch KL warm-up and a 20-epoch one (theirs: 100 epochs of up to 2,000), side by side, one thread each; the final NLL
 # scores each run's best validation epoch (K = 5000, all 10,000 test images).
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 D=${SHARED:-../shared/data}  # the shared data (from a worktree elsewhere: SHARED=/work/shared/data)

@@ -89,6 +89,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     "mnist-vamp-gated": {
         **_MNIST_MLP, "prior": "vamp", "pseudo_inputs": 100, "activation": "glu", "hidden_dims": (300, 300), "latent_dim": 40,
     },
+    # the static-binarization row: mnist-vamp-gated with Tomczak & Welling's 500 pseudo-inputs (~1.9x its seconds an epoch)
+    # and a 20-epoch KL warm-up on a 100-epoch cosine; 84.89 nats on static MNIST, below pythae's 85.79 (2026-12-04).
+    "mnist-vamp-gated-500": {
+        **_MNIST_MLP, "prior": "vamp", "pseudo_inputs": 500, "activation": "glu", "hidden_dims": (300, 300), "latent_dim": 40,
+        "epochs": 100, "kl_warmup_epochs": 20,
+    },
     # a learned mixture of 50 Gaussians as the prior (as many components as latents, roughly);
     "mnist-mog": {**_MNIST_MLP, "prior": "mog", "prior_components": 50},
     # the Gaussian posterior followed by two IAF steps (Kingma et al. 2016 used one to two on MNIST);
